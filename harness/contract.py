@@ -1,0 +1,135 @@
+"""The metric contract shared by the harness, the Lambda handlers and the CDK alarms (stdlib only).
+
+Operators' alarms and dashboards depend on these names: change them only with a migration note.
+The custom-metric count is bounded: every (metric, dimension set) pair below is one CloudWatch metric
+per environment and check, so the total is known in advance (see ``custom_metric_count``).
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "Webordinary/Canary"
+
+# Dimensions. Status is never a dimension (it would multiply the metric count).
+DIM_ENVIRONMENT = "Environment"
+DIM_CHECK = "Check"
+DIM_STEP = "Step"
+DIM_START_TYPE = "StartType"
+# Powertools adds a ``service`` dimension to every EMF blob; alarms must name it too.
+DIM_SERVICE = "service"
+SERVICE_NAME = "webordinary-canary"
+
+# Per check (dimensions Environment, Check [, service]).
+CHECK_PASSED = "CheckPassed"  # 1/0; DEGRADED counts as passed; ERROR/SKIPPED/INCOMPLETE emit nothing
+CHECK_DURATION = "CheckDuration"  # ms
+CHECK_DEGRADED = "CheckDegraded"  # 1/0
+CHECK_RETRIED = "CheckRetried"  # 1/0
+
+# Per run (dimensions Environment [, service]).
+RUN_PASSED = "RunPassed"  # 1/0; also the heartbeat (sample count)
+CHECKS_FAILED = "ChecksFailed"  # count
+CANARY_ERRORS = "CanaryErrors"  # count of ERROR outcomes: the canary is broken, not the platform
+RUN_DURATION = "RunDuration"  # ms
+ESTIMATED_RUN_COST = "EstimatedRunCostUSD"  # None unit (USD)
+LEAKED_SESSIONS = "LeakedSessions"  # count
+
+# Key latencies (dimensions Environment, Check [, Step | StartType]).
+SESSION_ACTIVATE_LATENCY = "SessionActivateLatency"
+CONTAINER_READY_LATENCY = "ContainerReadyLatency"  # + StartType=cold|warm
+PREVIEW_LATENCY = "PreviewLatency"
+WEBSOCKET_CONNECT_LATENCY = "WebSocketConnectLatency"
+
+UNIT_COUNT = "Count"
+UNIT_MS = "Milliseconds"
+UNIT_NONE = "None"
+
+PER_CHECK_METRICS: dict[str, str] = {
+    CHECK_PASSED: UNIT_COUNT,
+    CHECK_DURATION: UNIT_MS,
+    CHECK_DEGRADED: UNIT_COUNT,
+    CHECK_RETRIED: UNIT_COUNT,
+}
+PER_RUN_METRICS: dict[str, str] = {
+    RUN_PASSED: UNIT_COUNT,
+    CHECKS_FAILED: UNIT_COUNT,
+    CANARY_ERRORS: UNIT_COUNT,
+    RUN_DURATION: UNIT_MS,
+    ESTIMATED_RUN_COST: UNIT_NONE,
+    LEAKED_SESSIONS: UNIT_COUNT,
+}
+KEY_LATENCY_METRICS: dict[str, str] = {
+    SESSION_ACTIVATE_LATENCY: UNIT_MS,
+    CONTAINER_READY_LATENCY: UNIT_MS,
+    PREVIEW_LATENCY: UNIT_MS,
+    WEBSOCKET_CONNECT_LATENCY: UNIT_MS,
+}
+
+# Check ids are metric dimension values: stable, dotted, lower case.
+SESSION_PLATFORM = "session-platform"
+QUEUE_PLATFORM = "queue-platform"
+PROFILES = (SESSION_PLATFORM, QUEUE_PLATFORM)
+TIERS = ("probe", "journey", "destructive")
+
+CHECK_IDS_BY_PROFILE: dict[str, tuple[str, ...]] = {
+    SESSION_PLATFORM: (
+        "aws.credentials",
+        "config.valid",
+        "ecs.cluster",
+        "ecs.services",
+        "dynamodb.sessions_table",
+        "alb.targets",
+        "alb.rules",
+        "efs.filesystem",
+        "http.hermes_health",
+        "http.routing",
+        "cloudwatch.platform_metrics",
+        "latency.baseline",
+        "session.lifecycle",
+        "session.persistence",
+        "session.concurrency",
+        "session.auto_shutdown",
+        "cleanup.orphans",
+    ),
+    QUEUE_PLATFORM: (
+        "aws.credentials",
+        "config.valid",
+        "stepfunctions.executions",
+        "sqs.dlq_empty",
+        "sqs.queue_age",
+        "s3.site",
+        "ownership.claims",
+        "ecs.edit_idle",
+    ),
+}
+
+# Checks whose failure should page (composite "platform unhealthy"); the rest are warnings.
+CRITICAL_CHECKS = frozenset(
+    {
+        "http.hermes_health",
+        "http.routing",
+        "ecs.services",
+        "alb.targets",
+        "session.lifecycle",
+        "sqs.dlq_empty",
+        "stepfunctions.executions",
+        "s3.site",
+    }
+)
+
+
+def all_check_ids() -> tuple[str, ...]:
+    """Every check id across profiles, in catalogue order, without duplicates."""
+    seen: dict[str, None] = {}
+    for ids in CHECK_IDS_BY_PROFILE.values():
+        for check_id in ids:
+            seen.setdefault(check_id, None)
+    return tuple(seen)
+
+
+def custom_metric_count(profile: str) -> int:
+    """Distinct custom metrics one environment emits for a profile (each one is billed monthly)."""
+    checks = len(CHECK_IDS_BY_PROFILE[profile])
+    per_check = len(PER_CHECK_METRICS) * checks
+    per_run = len(PER_RUN_METRICS)
+    # Key latencies exist only for session.lifecycle: three plain, ContainerReady twice (cold, warm).
+    key = (len(KEY_LATENCY_METRICS) + 1) if profile == SESSION_PLATFORM else 0
+    return per_check + per_run + key

@@ -1,0 +1,155 @@
+"""The sandbox fault switchboard: which fault classes (target-surface §5) are injected right now.
+
+Faults are switched by name, from the ``SANDBOX_FAULTS`` environment variable at boot
+(``"hermes_5xx,hermes_slow:delay_ms=800"``), from the admin endpoint ``/__sandbox/faults`` of the local
+ALB, or in process (tests). Unknown names are rejected so a typo cannot silently test nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FaultClass:
+    name: str
+    description: str
+    # Which check should catch it and how (documentation + detection-matrix tests).
+    expected_check: str
+    expected_outcome: str  # FAILED (target at fault) or ERROR (canary at fault)
+    expected_reason: str
+
+
+FAULT_CLASSES: dict[str, FaultClass] = {
+    f.name: f
+    for f in (
+        # -- session platform, target side
+        FaultClass("hermes_down", "Hermes has no healthy task: the ALB answers 503 on /hermes/*",
+                   "http.hermes_health", "FAILED", "http_5xx"),
+        FaultClass("hermes_5xx", "Hermes answers 500 (application error)",
+                   "http.hermes_health", "FAILED", "http_5xx"),
+        FaultClass("hermes_slow", "Hermes answers after delay_ms (default 3000)",
+                   "latency.baseline", "FAILED", "latency_slow"),
+        FaultClass("hermes_malformed_json", "Hermes /health answers 200 with a body that is not JSON",
+                   "http.hermes_health", "FAILED", "body_invalid"),
+        FaultClass("container_never_ready", "the edit container starts but /api/health never answers 200",
+                   "session.lifecycle", "FAILED", "not_ready"),
+        FaultClass("session_not_persisted", "activate answers 200 but writes no DynamoDB record",
+                   "session.lifecycle", "FAILED", "record_missing"),
+        FaultClass("activate_app_error", "activate answers 500 'Tasks cannot be empty'",
+                   "session.lifecycle", "FAILED", "http_5xx"),
+        FaultClass("ws_refused", "the HMR WebSocket upgrade is refused (HTTP 403)",
+                   "session.lifecycle", "FAILED", "ws_refused"),
+        FaultClass("targets_unhealthy", "the hermes target group reports its targets unhealthy",
+                   "alb.targets", "FAILED", "unhealthy_targets"),
+        FaultClass("service_mismatch", "the hermes service wants 1 task but runs 0 (no deployment under way)",
+                   "ecs.services", "FAILED", "desired_running_mismatch"),
+        FaultClass("deployment_failed", "the hermes service has a rollout with failed tasks",
+                   "ecs.services", "FAILED", "deployment_failed"),
+        FaultClass("route_missing", "the ALB listener rule for /api/* is gone",
+                   "alb.rules", "FAILED", "route_missing"),
+        FaultClass("metric_missing", "ActiveSessionCount is not being published",
+                   "cloudwatch.platform_metrics", "FAILED", "metric_missing"),
+        FaultClass("ttl_disabled", "the sessions table has TTL switched off",
+                   "dynamodb.sessions_table", "FAILED", "schema_mismatch"),
+        FaultClass("efs_unavailable", "the workspace file system has no mount target",
+                   "efs.filesystem", "FAILED", "resource_unavailable"),
+        # -- canary side (ERROR), injected by the proxy in front of moto
+        FaultClass("credentials_expired", "every AWS call answers ExpiredToken",
+                   "aws.credentials", "ERROR", "credentials_expired"),
+        FaultClass("access_denied", "calls to service= (default ecs) answer AccessDenied",
+                   "ecs.services", "ERROR", "access_denied"),
+        FaultClass("throttled", "calls to service= (default dynamodb) answer ThrottlingException",
+                   "dynamodb.sessions_table", "ERROR", "throttled"),
+        # -- queue platform, target side
+        FaultClass("dlq_message", "a message sits in a dead-letter queue",
+                   "sqs.dlq_empty", "FAILED", "dlq_not_empty"),
+        FaultClass("stuck_message", "the oldest message in an input queue is older than the limit",
+                   "sqs.queue_age", "FAILED", "queue_stale"),
+        FaultClass("failed_executions", "email-processor executions failed inside the window",
+                   "stepfunctions.executions", "FAILED", "executions_failed"),
+        FaultClass("stale_site", "the site's index.html is older than the last successful execution",
+                   "s3.site", "FAILED", "site_stale"),
+        FaultClass("stale_claim", "an ownership claim is past its TTL / names a stopped task",
+                   "ownership.claims", "FAILED", "stale_claims"),
+        FaultClass("idle_tasks", "edit tasks run with no queued work for longer than the limit",
+                   "ecs.edit_idle", "FAILED", "idle_cost"),
+    )
+}
+
+
+class UnknownFault(ValueError):
+    """A fault name that the switchboard does not know."""
+
+
+def parse_fault_spec(spec: str) -> dict[str, dict[str, str]]:
+    """Parse ``"a,b:k=v:k2=v2"`` into ``{"a": {}, "b": {"k": "v", "k2": "v2"}}``; rejects unknown names."""
+    faults: dict[str, dict[str, str]] = {}
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        name, *params = item.split(":")
+        name = name.strip()
+        if name not in FAULT_CLASSES:
+            known = ", ".join(sorted(FAULT_CLASSES))
+            raise UnknownFault(f"SANDBOX_FAULTS: unknown fault {name!r}; known faults: {known}")
+        parsed: dict[str, str] = {}
+        for param in params:
+            key, sep, value = param.partition("=")
+            if not sep or not key.strip():
+                raise UnknownFault(f"SANDBOX_FAULTS: parameter {param!r} of {name!r} must be key=value")
+            parsed[key.strip()] = value.strip()
+        faults[name] = parsed
+    return faults
+
+
+class Faults:
+    """Thread-safe set of active faults with their parameters."""
+
+    def __init__(self, initial: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[str, dict[str, str]] = {}
+        self._listeners: list[Callable[[dict[str, dict[str, str]]], None]] = []
+        for name, params in (initial or {}).items():
+            self.enable(name, **params)
+
+    def enable(self, name: str, **params: str) -> None:
+        if name not in FAULT_CLASSES:
+            raise UnknownFault(f"unknown fault {name!r}")
+        with self._lock:
+            self._active[name] = {k: str(v) for k, v in params.items()}
+        self._notify()
+
+    def disable(self, name: str) -> None:
+        with self._lock:
+            self._active.pop(name, None)
+        self._notify()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._active.clear()
+        self._notify()
+
+    def active(self, name: str) -> bool:
+        with self._lock:
+            return name in self._active
+
+    def param(self, name: str, key: str, default: str) -> str:
+        with self._lock:
+            return self._active.get(name, {}).get(key, default)
+
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return {k: dict(v) for k, v in self._active.items()}
+
+    def on_change(self, listener: Callable[[dict[str, dict[str, str]]], None]) -> None:
+        """Call ``listener(snapshot)`` after every change (the AWS side re-applies state faults)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        snap = self.snapshot()
+        for listener in list(self._listeners):
+            listener(snap)
