@@ -133,3 +133,20 @@ def custom_metric_count(profile: str) -> int:
     # Key latencies exist only for session.lifecycle: three plain, ContainerReady twice (cold, warm).
     key = (len(KEY_LATENCY_METRICS) + 1) if profile == SESSION_PLATFORM else 0
     return per_check + per_run + key
+
+
+# The exact dimension sets each EMF blob carries (Powertools adds ``service``). Alarms built by infra/ must use
+# these same functions, or they watch a metric that never exists.
+def run_dimensions(environment: str) -> dict[str, str]:
+    """Dimensions of the per-run metrics."""
+    return {DIM_ENVIRONMENT: environment, DIM_SERVICE: SERVICE_NAME}
+
+
+def check_dimensions(environment: str, check_id: str) -> dict[str, str]:
+    """Dimensions of the per-check metrics and of the key latencies (ContainerReadyLatency adds StartType)."""
+    return {DIM_ENVIRONMENT: environment, DIM_CHECK: check_id, DIM_SERVICE: SERVICE_NAME}
+
+
+def container_ready_dimensions(environment: str, start_type: str) -> dict[str, str]:
+    """Dimensions of ContainerReadyLatency: the journey's check id plus cold|warm."""
+    return {**check_dimensions(environment, "session.lifecycle"), DIM_START_TYPE: start_type}
