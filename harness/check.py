@@ -1,0 +1,175 @@
+"""What a check is (``Check``, declared with ``@check``) and what it gets to work with (``CheckContext``).
+
+A check is a function ``fn(ctx) -> None``: it records steps with ``ctx.step(name)``, raises a verdict
+(``CheckFailed``, ``CanaryError``, ``CheckSkipped``) to end early, may ``ctx.degrade(...)``, and registers an
+undo for every side effect with ``ctx.add_cleanup``. Returning normally means PASSED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.aws import AwsClients, BoundAws
+from harness.config import CanaryConfig
+from harness.deadline import Deadline
+from harness.errors import CheckFailed, Verdict
+from harness.http import HttpClient, HttpResponse
+from harness.model import Outcome, Profile, Reason, StepResult, Tier
+
+CheckFn = Callable[["CheckContext"], None]
+CleanupFn = Callable[[Deadline], None]
+
+_BOTH = (Profile.SESSION_PLATFORM, Profile.QUEUE_PLATFORM)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check's declaration. ``id`` is a metric dimension: stable, dotted, lower case."""
+
+    id: str
+    tier: Tier
+    profiles: tuple[Profile, ...]
+    fn: CheckFn
+    summary: str  # what it asserts (``canary list``, README)
+    why: str  # why it matters
+    requires: tuple[str, ...] = ()  # config fields; unset -> SKIPPED not_configured
+    depends_on: tuple[str, ...] = ()  # check ids; not passed -> SKIPPED dependency_failed
+    timeout_s: float = 30.0
+    degraded_ms: float | None = None
+    failed_ms: float | None = None
+    tags: tuple[str, ...] = ()
+
+
+def check(
+    check_id: str,
+    *,
+    tier: Tier = Tier.PROBE,
+    profiles: tuple[Profile, ...] = (Profile.SESSION_PLATFORM,),
+    summary: str,
+    why: str,
+    requires: tuple[str, ...] = (),
+    depends_on: tuple[str, ...] = ("aws.credentials",),
+    timeout_s: float = 30.0,
+    degraded_ms: float | None = None,
+    failed_ms: float | None = None,
+    tags: tuple[str, ...] = (),
+) -> Callable[[CheckFn], Check]:
+    """Declare a check: ``@check("ecs.cluster", summary=..., why=..., requires=("ecs_cluster",))``."""
+
+    def wrap(fn: CheckFn) -> Check:
+        return Check(id=check_id, tier=tier, profiles=profiles, fn=fn, summary=summary, why=why, requires=requires,
+                     depends_on=tuple(d for d in depends_on if d != check_id), timeout_s=timeout_s,
+                     degraded_ms=degraded_ms, failed_ms=failed_ms, tags=tags)
+
+    return wrap
+
+
+BOTH_PROFILES = _BOTH
+
+
+@dataclass
+class StepTimer:
+    """Handed to the body of ``ctx.step``: lets it attach HTTP phase timings."""
+
+    phases_ms: dict[str, float] = field(default_factory=dict)
+
+    def record(self, response: HttpResponse) -> HttpResponse:
+        self.phases_ms.update(response.phases_ms)
+        return response
+
+
+@dataclass
+class RunFacts:
+    """Facts shared by the checks of one run (read-mostly; written once by the check that learns them)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class CheckContext:
+    """Everything one check may use, bound to its deadline."""
+
+    def __init__(self, *, check: Check, config: CanaryConfig, aws: AwsClients, http: HttpClient,
+                 deadline: Deadline, run_id: str, facts: RunFacts | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.check = check
+        self.config = config
+        self.deadline = deadline
+        self.run_id = run_id
+        self.facts = facts or RunFacts()
+        self._aws_clients = aws
+        self.aws: BoundAws = aws.bound(deadline)
+        self.http = http
+        self._clock = clock
+        self.steps: list[StepResult] = []
+        self.evidence: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.latencies_ms: dict[str, float] = {}
+        self.start_type: str | None = None
+        self.cost_usd = 0.0
+        self.degradation: Verdict | None = None
+        self.cleanups: list[tuple[str, CleanupFn]] = []
+
+    # -- steps -------------------------------------------------------------------------------------------------
+    @contextmanager
+    def step(self, name: str) -> Iterator[StepTimer]:
+        """Time a step and record its outcome; verdicts raised inside propagate after being recorded."""
+        timer = StepTimer()
+        started = self._clock()
+        try:
+            yield timer
+        except Verdict as verdict:
+            self.steps.append(StepResult(name, verdict.outcome, self._ms(started), verdict.reason,
+                                         verdict.message[:200], dict(timer.phases_ms)))
+            raise
+        except BaseException:
+            self.steps.append(StepResult(name, Outcome.ERROR, self._ms(started), Reason.CANARY_BUG,
+                                         "unexpected error", dict(timer.phases_ms)))
+            raise
+        self.steps.append(StepResult(name, Outcome.PASSED, self._ms(started), None, "", dict(timer.phases_ms)))
+
+    def _ms(self, started: float) -> int:
+        return int((self._clock() - started) * 1000)
+
+    # -- verdict helpers ---------------------------------------------------------------------------------------
+    def degrade(self, reason: Reason, message: str, evidence: Mapping[str, Any] | None = None) -> None:
+        """Passed, but not well: the check ends DEGRADED (the first degradation's reason is reported)."""
+        if self.degradation is None:
+            self.degradation = Verdict(reason, message, evidence)
+        if evidence:
+            self.evidence.update(evidence)
+
+    def note(self, message: str) -> None:
+        """A line for the PASSED message (e.g. 'edit service idle: 503 expected')."""
+        self.notes.append(message)
+
+    def fail(self, reason: Reason, message: str, evidence: Mapping[str, Any] | None = None) -> CheckFailed:
+        """Build a FAILED verdict carrying the evidence gathered so far: ``raise ctx.fail(...)``."""
+        return CheckFailed(reason, message, {**self.evidence, **(evidence or {})})
+
+    # -- side effects ------------------------------------------------------------------------------------------
+    def add_cleanup(self, name: str, undo: CleanupFn) -> None:
+        """Register the undo of a side effect; the runner runs undos LIFO in ``finally`` (within the reserve)."""
+        self.cleanups.append((name, undo))
+
+    def record_latency(self, metric: str, ms: float) -> None:
+        self.latencies_ms[metric] = round(ms, 1)
+
+    def add_cost(self, usd: float) -> None:
+        self.cost_usd += usd
+
+    # -- HTTP convenience --------------------------------------------------------------------------------------
+    def get(self, url: str, *, timeout_s: float | None = None, headers: Mapping[str, str] | None = None,
+            timer: StepTimer | None = None) -> HttpResponse:
+        response = self.http.get(url, deadline=self.deadline, timeout_s=timeout_s or self.config.http_timeout_s,
+                                 headers=headers)
+        return timer.record(response) if timer else response
+
+    def post(self, url: str, *, json_body: Any = None, timeout_s: float | None = None,
+             headers: Mapping[str, str] | None = None, timer: StepTimer | None = None) -> HttpResponse:
+        response = self.http.post(url, deadline=self.deadline, timeout_s=timeout_s or self.config.http_timeout_s,
+                                  json_body=json_body, headers=headers)
+        return timer.record(response) if timer else response

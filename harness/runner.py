@@ -1,0 +1,316 @@
+"""The runner: selects checks, runs independent ones concurrently, guarantees cleanup, never raises.
+
+Checks run in waves ordered by ``depends_on`` (credentials and config first), each wave on a thread pool.
+Every check gets ``min(check timeout, run deadline)``; journeys and destructive checks keep a cleanup reserve
+so their undo always has time. Checks still running at the deadline are reported INCOMPLETE and the run
+returns on time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from harness import __version__
+from harness.aws import AwsClients, classify_aws_error
+from harness.check import Check, CheckContext, RunFacts
+from harness.config import CanaryConfig
+from harness.cost import CostModel
+from harness.deadline import Deadline
+from harness.errors import CanaryError, CheckSkipped, DeadlineExceeded, TransientCanaryError, TransientFailure, Verdict
+from harness.http import HttpClient
+from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier
+from harness.redact import Redactor
+
+ResultListener = Callable[[CheckResult], None]
+_TRANSIENT = (TransientFailure, TransientCanaryError)
+_WRITING_TIERS = (Tier.JOURNEY, Tier.DESTRUCTIVE)
+
+
+class UnknownCheckError(ValueError):
+    """A requested check id or tier that the catalogue does not have (usage error, nothing runs)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which checks run and which are reported SKIPPED up front."""
+
+    to_run: tuple[Check, ...]
+    skipped: tuple[CheckResult, ...]
+
+
+def new_run_id(clock: Callable[[], datetime] | None = None) -> str:
+    now = (clock or (lambda: datetime.now(UTC)))()
+    return f"run-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+class Runner:
+    """Runs a catalogue of checks against one configuration."""
+
+    def __init__(self, catalogue: Sequence[Check], *, config: CanaryConfig, aws: AwsClients, http: HttpClient,
+                 redactor: Redactor | None = None, cost_model: CostModel | None = None,
+                 max_workers: int = 8, on_result: ResultListener | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        self.catalogue = tuple(catalogue)
+        self.config = config
+        self.aws = aws
+        self.http = http
+        self.redactor = redactor or Redactor()
+        self.cost_model = cost_model or CostModel()
+        self.max_workers = max_workers
+        self.on_result = on_result
+        self._now = now or (lambda: datetime.now(UTC))
+        self._by_id = {c.id: c for c in self.catalogue}
+
+    # -- selection ---------------------------------------------------------------------------------------------
+    def select(self, *, tiers: Iterable[str] | None = None, check_ids: Iterable[str] | None = None,
+               profile: str | None = None) -> Selection:
+        """Checks of the profile whose tier is requested (or whose id is named); refusals become SKIPPED."""
+        profile_value = Profile(profile or self.config.profile)
+        requested_tiers = set(tiers) if tiers is not None else set(self.config.tiers)
+        unknown_tiers = requested_tiers - {t.value for t in Tier}
+        if unknown_tiers:
+            raise UnknownCheckError(f"unknown tier(s): {', '.join(sorted(unknown_tiers))}")
+        ids = list(check_ids) if check_ids else []
+        unknown = [i for i in ids if i not in self._by_id]
+        if unknown:
+            raise UnknownCheckError(f"unknown check id(s): {', '.join(unknown)}; see `canary list`")
+        to_run: list[Check] = []
+        skipped: list[CheckResult] = []
+        for chk in self.catalogue:
+            if profile_value not in chk.profiles:
+                continue
+            if ids:
+                if chk.id not in ids:
+                    continue
+            elif chk.tier.value not in requested_tiers:
+                continue
+            refusal = self._refusal(chk)
+            if refusal is not None:
+                skipped.append(self._skipped(chk, profile_value, refusal))
+            else:
+                to_run.append(chk)
+        return Selection(tuple(to_run), tuple(skipped))
+
+    def _refusal(self, chk: Check) -> Verdict | None:
+        if chk.tier is Tier.DESTRUCTIVE and not self.config.allow_destructive:
+            return CheckSkipped(Reason.NOT_ALLOWED, "destructive tier refused: set CANARY_ALLOW_DESTRUCTIVE=true "
+                                                    "(test environments only)")
+        if chk.tier.value not in self.config.tiers:
+            return CheckSkipped(Reason.NOT_ALLOWED, f"tier {chk.tier.value!r} is not in CANARY_TIERS "
+                                                    f"({','.join(self.config.tiers)})")
+        missing = [name for name in chk.requires if not getattr(self.config, name)]
+        if missing:
+            from harness.config import env_var_for
+
+            names = ", ".join(env_var_for(m) or m for m in missing)
+            return CheckSkipped(Reason.NOT_CONFIGURED, f"not configured: set {names}")
+        return None
+
+    @staticmethod
+    def _skipped(chk: Check, profile: Profile, verdict: Verdict) -> CheckResult:
+        return CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=Outcome.SKIPPED,
+                           reason=verdict.reason, message=verdict.message, duration_ms=0, evidence=verdict.evidence)
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def run(self, *, deadline: Deadline, tiers: Iterable[str] | None = None, check_ids: Iterable[str] | None = None,
+            profile: str | None = None, run_id: str | None = None,
+            before_journeys: Callable[[], Verdict | None] | None = None) -> RunReport:
+        """Run the selection; always returns a report (never raises for a check's sake)."""
+        started_wall = self._now()
+        started = time.perf_counter()
+        run_id = run_id or new_run_id(self._now)
+        selection = self.select(tiers=tiers, check_ids=check_ids, profile=profile)
+        profile_value = Profile(profile or self.config.profile)
+        results: dict[str, CheckResult] = {r.id: r for r in selection.skipped}
+        for r in selection.skipped:
+            self._emit(r)
+        facts = RunFacts()
+        journey_refusal: Verdict | None = None
+        if before_journeys is not None and any(c.tier in _WRITING_TIERS for c in selection.to_run):
+            journey_refusal = before_journeys()
+        pool = cf.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="check")
+        try:
+            for wave in _waves(selection.to_run):
+                runnable: list[Check] = []
+                for chk in wave:
+                    blocked = self._blocked_by(chk, results)
+                    if blocked is None and journey_refusal is not None and chk.tier in _WRITING_TIERS:
+                        blocked = journey_refusal
+                    if blocked is not None:
+                        results[chk.id] = self._skipped(chk, profile_value, blocked)
+                        self._emit(results[chk.id])
+                    else:
+                        runnable.append(chk)
+                futures = {pool.submit(self._run_one, chk, profile_value, deadline, run_id, facts): chk
+                           for chk in runnable}
+                done, pending = cf.wait(futures, timeout=deadline.remaining() + 0.05)
+                for future in done:
+                    result = future.result()  # _run_one never raises
+                    results[result.id] = result
+                    self._emit(result)
+                for future in pending:
+                    chk = futures[future]
+                    future.cancel()
+                    result = CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
+                                         outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
+                                         message="run deadline reached before the check finished",
+                                         duration_ms=int((time.perf_counter() - started) * 1000))
+                    results[chk.id] = result
+                    self._emit(result)
+                if pending:
+                    break
+            # Anything never started because the deadline hit in an earlier wave.
+            for chk in selection.to_run:
+                if chk.id not in results:
+                    results[chk.id] = CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
+                                                  outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
+                                                  message="not started: run deadline reached", duration_ms=0)
+                    self._emit(results[chk.id])
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        ordered = tuple(results[c.id] for c in self.catalogue if c.id in results)
+        duration_s = time.perf_counter() - started
+        cost = sum(r.cost_usd for r in ordered) + self.cost_model.run_cost(duration_s)
+        return RunReport(run_id=run_id, environment=self.config.environment, profile=profile_value,
+                         started_at=started_wall.isoformat().replace("+00:00", "Z"),
+                         duration_ms=int(duration_s * 1000), checks=ordered, estimated_cost_usd=cost,
+                         canary_version=__version__, maintenance=self.config.in_maintenance(started_wall))
+
+    def _emit(self, result: CheckResult) -> None:
+        if self.on_result is not None:
+            with contextlib.suppress(Exception):  # a progress printer must never break a run
+                self.on_result(result)
+
+    def _blocked_by(self, chk: Check, results: dict[str, CheckResult]) -> Verdict | None:
+        for dep in chk.depends_on:
+            dep_result = results.get(dep)
+            if dep_result is not None and not dep_result.outcome.passed and dep_result.outcome is not Outcome.SKIPPED:
+                return CheckSkipped(Reason.DEPENDENCY_FAILED, f"skipped: {dep} ended {dep_result.outcome.value}",
+                                    {"dependency": dep, "dependency_reason": dep_result.reason})
+        return None
+
+    def _run_one(self, chk: Check, profile: Profile, run_deadline: Deadline, run_id: str,
+                 facts: RunFacts) -> CheckResult:
+        first = self._attempt(chk, profile, run_deadline, run_id, facts, retries=0)
+        if first.reason is not None and first.evidence.get("_transient") and not run_deadline.expired:
+            second = self._attempt(chk, profile, run_deadline, run_id, facts, retries=1)
+            return second
+        return _strip_internal(first)
+
+    def _attempt(self, chk: Check, profile: Profile, run_deadline: Deadline, run_id: str, facts: RunFacts,
+                 retries: int) -> CheckResult:
+        reserve = self.config.cleanup_reserve_s if chk.tier in _WRITING_TIERS else 0.0
+        own_limit = run_deadline.shrink(reserve)
+        work_deadline = own_limit.child(chk.timeout_s)
+        limited_by_check = work_deadline.expires_at < own_limit.expires_at
+        ctx = CheckContext(check=chk, config=self.config, aws=self.aws, http=self.http, deadline=work_deadline,
+                           run_id=run_id, facts=facts)
+        started = time.perf_counter()
+        verdict: Verdict | None = None
+        transient = False
+        try:
+            if work_deadline.expired:
+                raise DeadlineExceeded("no time left to start the check (cleanup reserve kept)")
+            chk.fn(ctx)
+        except _TRANSIENT as exc:
+            verdict, transient = exc, True
+        except Verdict as exc:
+            verdict = exc
+        except Exception as exc:  # the runner never lets a check's exception escape
+            verdict = _classify_unexpected(exc)
+        finally:
+            cleanup_failure = self._cleanup(ctx, run_deadline)
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        if verdict is None and cleanup_failure is not None:
+            verdict = cleanup_failure
+        outcome, reason, message = self._judge(chk, ctx, verdict, duration_ms)
+        if isinstance(verdict, DeadlineExceeded) and limited_by_check and not own_limit.expired:
+            # The check's own timeout ran out, not the run's: the target was too slow.
+            outcome, reason = Outcome.FAILED, Reason.HTTP_TIMEOUT
+            message = f"check timed out after {chk.timeout_s:g} s: {message}"
+        evidence = {**ctx.evidence, **(verdict.evidence if verdict else {})}
+        if transient and retries == 0:
+            evidence["_transient"] = True
+        result = CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=outcome, reason=reason,
+                             message=message, duration_ms=duration_ms, retries=retries, start_type=ctx.start_type,
+                             steps=tuple(ctx.steps), evidence=evidence, latencies_ms=dict(ctx.latencies_ms),
+                             cost_usd=ctx.cost_usd)
+        return self._redacted(result)
+
+    def _judge(self, chk: Check, ctx: CheckContext, verdict: Verdict | None,
+               duration_ms: int) -> tuple[Outcome, Reason | None, str]:
+        if verdict is not None:
+            return verdict.outcome, verdict.reason, verdict.message
+        if chk.failed_ms is not None and duration_ms > chk.failed_ms:
+            return Outcome.FAILED, Reason.LATENCY_SLOW, f"took {duration_ms} ms (limit {chk.failed_ms:g} ms)"
+        if ctx.degradation is not None:
+            return Outcome.DEGRADED, ctx.degradation.reason, ctx.degradation.message
+        if chk.degraded_ms is not None and duration_ms > chk.degraded_ms:
+            return Outcome.DEGRADED, Reason.LATENCY_SLOW, f"took {duration_ms} ms (degraded above {chk.degraded_ms:g})"
+        return Outcome.PASSED, None, "; ".join(ctx.notes) or "ok"
+
+    def _cleanup(self, ctx: CheckContext, run_deadline: Deadline) -> Verdict | None:
+        """Run undos LIFO within the run deadline (which includes the reserve); record each as a step."""
+        failure: Verdict | None = None
+        while ctx.cleanups:
+            name, undo = ctx.cleanups.pop()
+            step_started = time.perf_counter()
+            try:
+                undo(run_deadline)
+            except Exception as exc:  # one failed undo must not stop the others
+                verdict = exc if isinstance(exc, Verdict) else _classify_unexpected(exc)
+                ctx.steps.append(StepResult(f"cleanup:{name}", Outcome.ERROR,
+                                            int((time.perf_counter() - step_started) * 1000), Reason.CLEANUP_FAILED,
+                                            verdict.message[:200]))
+                failure = failure or CanaryError(Reason.CLEANUP_FAILED, f"cleanup {name!r} failed: {verdict.message}",
+                                                 {"cleanup": name})
+            else:
+                ctx.steps.append(StepResult(f"cleanup:{name}", Outcome.PASSED,
+                                            int((time.perf_counter() - step_started) * 1000)))
+        return failure
+
+    def _redacted(self, result: CheckResult) -> CheckResult:
+        r = self.redactor
+        return replace(result, message=r.text(result.message), evidence=r.data(dict(result.evidence)),
+                       steps=tuple(replace(s, message=r.text(s.message)) for s in result.steps))
+
+
+def _strip_internal(result: CheckResult) -> CheckResult:
+    if "_transient" not in result.evidence:
+        return result
+    return replace(result, evidence={k: v for k, v in result.evidence.items() if k != "_transient"})
+
+
+def _classify_unexpected(exc: Exception) -> Verdict:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError | BotoCoreError):
+        return classify_aws_error(exc)
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
+    return CanaryError(Reason.CANARY_BUG, f"canary bug: {type(exc).__name__} at {where}: {exc}"[:300],
+                       {"exception": type(exc).__name__, "where": where})
+
+
+def _waves(checks: Sequence[Check]) -> list[list[Check]]:
+    """Group checks so each runs after the selected checks it depends on."""
+    selected = {c.id for c in checks}
+    done: set[str] = set()
+    remaining = list(checks)
+    waves: list[list[Check]] = []
+    while remaining:
+        wave = [c for c in remaining if all(d in done or d not in selected for d in c.depends_on)]
+        if not wave:  # a dependency cycle: run the rest together rather than hang
+            wave = remaining
+        waves.append(wave)
+        done.update(c.id for c in wave)
+        remaining = [c for c in remaining if c.id not in done]
+    return waves
+
