@@ -7,11 +7,12 @@ undo for every side effect with ``ctx.add_cleanup``. Returning normally means PA
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.aws import AwsClients, BoundAws
 from harness.config import CanaryConfig
@@ -20,6 +21,7 @@ from harness.errors import CheckFailed, Verdict
 from harness.http import HttpClient, HttpResponse
 from harness.model import Outcome, Profile, Reason, StepResult, Tier
 
+T = TypeVar("T")
 CheckFn = Callable[["CheckContext"], None]
 CleanupFn = Callable[[Deadline], None]
 
@@ -82,11 +84,30 @@ class StepTimer:
         return response
 
 
-@dataclass
 class RunFacts:
-    """Facts shared by the checks of one run (read-mostly; written once by the check that learns them)."""
+    """Facts shared by the checks of one run, computed once (e.g. ECS service states, the table's key schema)."""
 
-    values: dict[str, Any] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def once(self, key: str, compute: Callable[[], T]) -> T:
+        """The value for ``key``, computing it on first use; concurrent callers wait for the first one.
+
+        A compute that raises caches nothing, so the next caller (another check) tries again and gets its own
+        verdict.
+        """
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = compute()
+            return self._values[key]  # type: ignore[no-any-return]
+
+    def get(self, key: str) -> Any:
+        with self._guard:
+            return self._values.get(key)
 
 
 class CheckContext:

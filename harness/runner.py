@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from harness import __version__
 from harness.aws import AwsClients, classify_aws_error
@@ -29,6 +30,16 @@ from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, Step
 from harness.redact import Redactor
 
 ResultListener = Callable[[CheckResult], None]
+
+
+class RunLock(Protocol):
+    """Keeps two overlapping runs (schedule + console) from both creating sessions."""
+
+    def acquire(self, run_id: str, deadline: Deadline) -> Verdict | None:
+        """None if this run holds the lock; else the verdict (SKIPPED ``overlap``) for its journeys."""
+
+    def release(self, run_id: str, deadline: Deadline) -> None:
+        """Give the lock back (only if this run holds it)."""
 _TRANSIENT = (TransientFailure, TransientCanaryError)
 _WRITING_TIERS = (Tier.JOURNEY, Tier.DESTRUCTIVE)
 
@@ -121,7 +132,7 @@ class Runner:
     # -- running -----------------------------------------------------------------------------------------------
     def run(self, *, deadline: Deadline, tiers: Iterable[str] | None = None, check_ids: Iterable[str] | None = None,
             profile: str | None = None, run_id: str | None = None,
-            before_journeys: Callable[[], Verdict | None] | None = None) -> RunReport:
+            lock: RunLock | None = None) -> RunReport:
         """Run the selection; always returns a report (never raises for a check's sake)."""
         started_wall = self._now()
         started = time.perf_counter()
@@ -133,8 +144,15 @@ class Runner:
             self._emit(r)
         facts = RunFacts()
         journey_refusal: Verdict | None = None
-        if before_journeys is not None and any(c.tier in _WRITING_TIERS for c in selection.to_run):
-            journey_refusal = before_journeys()
+        holds_lock = False
+        if lock is not None and any(c.tier in _WRITING_TIERS for c in selection.to_run):
+            try:
+                journey_refusal = lock.acquire(run_id, deadline)
+            except Verdict as exc:
+                journey_refusal = exc
+            except Exception as exc:  # the lock is the canary's own machinery: its failure is an ERROR
+                journey_refusal = _classify_unexpected(exc)
+            holds_lock = journey_refusal is None
         pool = cf.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="check")
         try:
             for wave in _waves(selection.to_run):
@@ -175,6 +193,9 @@ class Runner:
                     self._emit(results[chk.id])
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            if holds_lock and lock is not None:
+                with contextlib.suppress(Exception):  # the lock item expires by itself
+                    lock.release(run_id, deadline.shrink(-self.config.cleanup_reserve_s))
         ordered = tuple(results[c.id] for c in self.catalogue if c.id in results)
         duration_s = time.perf_counter() - started
         cost = sum(r.cost_usd for r in ordered) + self.cost_model.run_cost(duration_s)
