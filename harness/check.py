@@ -103,7 +103,7 @@ class RunFacts:
         with lock:
             if key not in self._values:
                 self._values[key] = compute()
-            return self._values[key]  # type: ignore[no-any-return]
+            return self._values[key]
 
     def get(self, key: str) -> Any:
         with self._guard:
