@@ -101,7 +101,7 @@ def _reason(reason: object) -> str:
 
 def _steps_table(check: CheckResult) -> str:
     if not check.steps:
-        return '<p class="muted">No steps recorded.</p>'
+        return ""
     # Scaled to the check's duration; a step reported longer than its check still fits (clamped scale).
     scale = max([check.duration_ms, *(s.duration_ms for s in check.steps)])
     rows = []
@@ -125,7 +125,7 @@ def _steps_table(check: CheckResult) -> str:
 
 def _evidence(check: CheckResult) -> str:
     if not check.evidence:
-        return '<p class="muted">No evidence recorded.</p>'
+        return ""
     return f'<pre class="evidence">{_e(dumps_evidence(check.evidence))}</pre>'
 
 
@@ -137,7 +137,17 @@ def _check_rows(check: CheckResult, scale: int) -> str:
         tags.append(check.start_type)
     tag_html = "".join(f'<span class="tag">{_e(tag)}</span>' for tag in tags)
     opened = " open" if check.outcome in _NEEDS_ATTENTION else ""
-    summary = f"{len(check.steps)} step{'s' if len(check.steps) != 1 else ''}, evidence"
+    contents = []
+    if check.steps:
+        contents.append(f"{len(check.steps)} step{'s' if len(check.steps) != 1 else ''}")
+    if check.evidence:
+        contents.append("evidence")
+    details = (
+        f'<tr class="details"><td colspan="7"><details{opened}><summary>{" and ".join(contents)}</summary>'
+        f"{_steps_table(check)}{_evidence(check)}</details></td></tr>"
+        if contents
+        else ""
+    )
     return (
         f'<tr class="check" id="check-{_e(check.id)}">'
         f"<td><strong>{_e(check.id)}</strong></td><td>{_e(check.tier.value)}</td>"
@@ -147,8 +157,7 @@ def _check_rows(check: CheckResult, scale: int) -> str:
         f'<td class="num">{check.duration_ms} ms</td>'
         f"<td>{_bar(check.duration_ms, scale, check.outcome)}</td>"
         "</tr>"
-        f'<tr class="details"><td colspan="7"><details{opened}><summary>{summary}</summary>'
-        f"{_steps_table(check)}{_evidence(check)}</details></td></tr>"
+        f"{details}"
     )
 
 

@@ -113,11 +113,28 @@ def all_outcomes_report() -> RunReport:
             steps=LIFECYCLE_STEPS,
             evidence={"body": HOSTILE, "note": "Grüße, 日本語 ✓", "events": ["(service hermes) has started 1 tasks"]},
         ),
-        check("aws.credentials", Outcome.ERROR, Reason.CREDENTIALS_EXPIRED, message="token expired", duration_ms=40),
+        check(
+            "aws.credentials",
+            Outcome.ERROR,
+            Reason.CREDENTIALS_EXPIRED,
+            message="token expired",
+            duration_ms=40,
+            evidence={"error_code": "ExpiredTokenException"},
+        ),
         check(
             "efs.filesystem", Outcome.SKIPPED, Reason.NOT_CONFIGURED, message="EFS_FILE_SYSTEM_ID unset", duration_ms=0
         ),
-        check("latency.baseline", Outcome.INCOMPLETE, Reason.DEADLINE, message="deadline reached", duration_ms=1_000),
+        check(
+            "latency.baseline",
+            Outcome.INCOMPLETE,
+            Reason.DEADLINE,
+            message="deadline reached",
+            duration_ms=1_000,
+            steps=(
+                StepResult("sample_1", Outcome.PASSED, 400),
+                StepResult("sample_2", Outcome.INCOMPLETE, 600, Reason.DEADLINE),
+            ),
+        ),
     )
 
 
@@ -553,7 +570,10 @@ def test_html_step_bars_are_scaled_to_their_check_and_show_http_phases() -> None
 def test_html_opens_details_for_checks_that_need_attention() -> None:
     parsed = _parse(render_html(all_outcomes_report()))
     opened = [attrs for tag, attrs in parsed.tags if tag == "details"]
-    assert ["open" in attrs for attrs in opened] == [False, False, True, True, False, True]
+    # One <details> per check with something to show (efs.filesystem has neither steps nor evidence).
+    assert ["open" in attrs for attrs in opened] == [False, False, True, True, True]
+    summaries = re.findall(r"<summary>(.*?)</summary>", render_html(all_outcomes_report()))
+    assert summaries == ["1 step", "evidence", "4 steps and evidence", "evidence", "2 steps"]
 
 
 def test_html_for_a_run_without_checks() -> None:
