@@ -83,6 +83,19 @@ class HttpClient:
         self._session.max_redirects = max_redirects
         self._verify: bool | str = ca_bundle or True
         self.max_body_bytes = max_body_bytes
+        self._auth: list[tuple[str, dict[str, str]]] = []
+
+    def add_auth(self, url_prefix: str, headers: Mapping[str, str]) -> None:
+        """Send ``headers`` (e.g. the Hermes bearer token) only to URLs under ``url_prefix``."""
+        self._auth.append((url_prefix.rstrip("/") + "/", dict(headers)))
+
+    def _headers_for(self, url: str, headers: Mapping[str, str] | None) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for prefix, extra in self._auth:
+            if url.startswith(prefix) or url + "/" == prefix:
+                merged.update(extra)
+        merged.update(headers or {})
+        return merged
 
     def request(self, method: str, url: str, *, deadline: Deadline, timeout_s: float,
                 json_body: Any = None, headers: Mapping[str, str] | None = None,
@@ -92,7 +105,7 @@ class HttpClient:
         call_deadline = deadline.child(budget)
         started = time.perf_counter()
         try:
-            response = self._session.request(method, url, json=json_body, headers=dict(headers or {}),
+            response = self._session.request(method, url, json=json_body, headers=self._headers_for(url, headers),
                                               timeout=(min(budget, 5.0), budget), stream=True,
                                               allow_redirects=allow_redirects, verify=self._verify)
         except requests.exceptions.RequestException as exc:
@@ -170,7 +183,7 @@ class HttpClient:
             ssl_context = ssl.create_default_context(cafile=self._verify if isinstance(self._verify, str) else None)
         try:
             with ws_connect(url, open_timeout=budget, close_timeout=1.0, ssl=ssl_context,
-                            additional_headers=dict(headers or {}), user_agent_header=USER_AGENT,
+                            additional_headers=self._headers_for(url, headers), user_agent_header=USER_AGENT,
                             max_size=self.max_body_bytes) as conn:
                 connected = (time.perf_counter() - started) * 1000
                 remaining = max(0.05, budget - connected / 1000)

@@ -1,0 +1,293 @@
+"""The ``canary`` command: the composition root for local runs (live stack or the offline sandbox).
+
+Exit codes (DESIGN §9): 0 PASSED/DEGRADED, 1 FAILED, 2 ERROR, 3 INCOMPLETE, 64 usage or config error
+(nothing was run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import IO, Any
+
+from harness.config import CanaryConfig, load_config
+from harness.errors import ConfigError
+from harness.model import EXIT_CODES, EXIT_USAGE, CheckResult, Outcome, RunReport
+
+DEFAULT_TIMEOUT_S = 240.0
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit 64)."""
+
+
+class CanaryFault(Exception):
+    """The canary cannot start (e.g. cannot read its own secret): exit 2, like an ERROR outcome."""
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="canary", description="Synthetic monitoring for the Webordinary platform.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run checks and report (exit 0 only if nothing FAILED or ERRORed)")
+    run.add_argument("--tiers", type=_csv, help="comma list of tiers to run: probe,journey,destructive")
+    run.add_argument("--checks", type=_csv, help="comma list of check ids (see `canary list`)")
+    run.add_argument("--profile", choices=("session-platform", "queue-platform"))
+    run.add_argument("--sandbox", action="store_true", help="boot the offline replica and run against it")
+    run.add_argument("--faults", default="", help="with --sandbox: faults to inject, e.g. hermes_5xx,ws_refused")
+    run.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON report to FILE (or stdout)")
+    run.add_argument("--junit", metavar="FILE", help="JUnit XML report")
+    run.add_argument("--html", metavar="FILE", help="self-contained HTML report")
+    run.add_argument("--timeout", type=float, default=None, metavar="S", help="run deadline in seconds")
+    run.add_argument("--config", metavar="FILE", help="JSON config file (same keys as CANARY_CONFIG)")
+    run.add_argument("--publish", action="store_true", help="send the metrics to CloudWatch (PutMetricData)")
+    run.add_argument("--no-color", action="store_true")
+
+    lst = sub.add_parser("list", help="list the checks: id, tier, profile, what it asserts")
+    lst.add_argument("--profile", choices=("session-platform", "queue-platform"))
+    lst.add_argument("--json", action="store_true")
+
+    sweep = sub.add_parser("sweep", help="remove synthetic sessions left by crashed runs")
+    sweep.add_argument("--dry-run", action="store_true", help="report what would be removed, change nothing")
+    sweep.add_argument("--older-than", type=float, default=None, metavar="MIN", help="age limit in minutes")
+    sweep.add_argument("--sandbox", action="store_true")
+    sweep.add_argument("--config", metavar="FILE")
+    sweep.add_argument("--json", action="store_true")
+
+    cost = sub.add_parser("cost", help="monthly cost of the configured deployment and time to detect")
+    cost.add_argument("--json", action="store_true")
+
+    sbx = sub.add_parser("sandbox", help="serve the offline replica and print the environment to use it")
+    sbx.add_argument("--faults", default="")
+    sbx.add_argument("--profile", choices=("session-platform", "queue-platform"), default="session-platform")
+
+    selftest = sub.add_parser("selftest", help="drive the alert-path self-test alarm to ALARM and back")
+    selftest.add_argument("--alarm-name", default=None)
+    selftest.add_argument("--sandbox", action="store_true")
+    return parser
+
+
+@contextmanager
+def _sandbox_env(enabled: bool, faults: str, profile: str | None) -> Iterator[dict[str, str]]:
+    """Boot the sandbox when asked and yield the environment the canary should see."""
+    if not enabled:
+        yield dict(os.environ)
+        return
+    from sandbox.faults import Faults, UnknownFault, parse_fault_spec
+    from sandbox.runtime import Sandbox
+
+    try:
+        initial = parse_fault_spec(faults or os.environ.get("SANDBOX_FAULTS", ""))
+    except UnknownFault as exc:
+        raise UsageError(str(exc)) from exc
+    print("booting the sandbox (moto + local ALB on 127.0.0.1)…", file=sys.stderr)
+    sandbox = Sandbox(Faults(initial), profile=profile or "session-platform")
+    sandbox.start()
+    try:
+        # The sandbox's values win over the caller's environment: a run against the replica must never reach
+        # a live AWS account by accident.
+        yield {**os.environ, **sandbox.environment()}
+    finally:
+        sandbox.stop()
+
+
+def _load(args: argparse.Namespace, environ: Mapping[str, str], **explicit: Any) -> CanaryConfig:
+    return load_config({k: v for k, v in explicit.items() if v is not None}, environ=environ,
+                       config_file=getattr(args, "config", None))
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from harness.deadline import Deadline
+    from harness.reporting import progress_line, render_table
+
+    with _sandbox_env(args.sandbox, args.faults, args.profile) as environ:
+        tiers = args.tiers
+        config = _load(args, environ, tiers=",".join(tiers) if tiers else None, profile=args.profile)
+        app = _build_app(config, environ)
+        timeout = args.timeout if args.timeout is not None else config.run_timeout_s
+        if timeout <= 0:
+            raise UsageError("--timeout must be > 0")
+        human = err if args.json == "-" else out
+        color = not args.no_color and human.isatty()
+
+        def progress(result: CheckResult) -> None:
+            print(progress_line(result), file=human, flush=True)
+
+        app.runner.on_result = progress
+        from harness.runner import UnknownCheckError
+
+        try:
+            report = app.runner.run(deadline=Deadline.after(timeout), tiers=tiers, check_ids=args.checks,
+                                    profile=args.profile, lock=app.lock)
+        except UnknownCheckError as exc:
+            raise UsageError(str(exc)) from exc
+        print(render_table(report, color=color), file=human)
+        _emit_reports(args, report, out)
+        if args.publish:
+            from harness.metrics import publish, report_datapoints
+
+            sent = publish(app.aws.client("cloudwatch"), report_datapoints(report))
+            print(f"published {sent} datapoints to CloudWatch", file=human)
+        return report.exit_code
+
+
+def _emit_reports(args: argparse.Namespace, report: RunReport, out: IO[str]) -> None:
+    from harness.reporting import render_html, render_json, render_junit
+
+    if args.json == "-":
+        print(render_json(report), file=out)
+    elif args.json:
+        _write(args.json, render_json(report))
+    if args.junit:
+        _write(args.junit, render_junit(report))
+    if args.html:
+        _write(args.html, render_html(report))
+
+
+def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
+    """Wire the app with a boto3 session built from ``environ`` (the sandbox's, when --sandbox)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from harness.app import AwsClients, build_app, read_secret
+    from harness.aws import classify_aws_error
+
+    session = boto3.Session(
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environ.get("AWS_SESSION_TOKEN"),
+        region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
+        profile_name=environ.get("AWS_PROFILE") if not environ.get("AWS_ACCESS_KEY_ID") else None,
+    )
+    token = None
+    if config.hermes_api_token_secret:
+        try:
+            token = read_secret(AwsClients(session, timeout_s=config.aws_timeout_s), config.hermes_api_token_secret)
+        except (ClientError, BotoCoreError) as exc:
+            raise CanaryFault(classify_aws_error(exc, operation="secretsmanager.get_secret_value").message) from exc
+    return build_app(config, boto_session=session, hermes_token=token)
+
+
+def cmd_list(args: argparse.Namespace, out: IO[str]) -> int:
+    from harness.checks import CATALOGUE
+
+    rows = [c for c in CATALOGUE if args.profile is None or args.profile in c.profiles]
+    if args.json:
+        print(json.dumps([{"id": c.id, "tier": c.tier.value, "profiles": [p.value for p in c.profiles],
+                           "summary": c.summary, "why": c.why, "requires": list(c.requires)} for c in rows],
+                         indent=2), file=out)
+        return 0
+    width = max((len(c.id) for c in rows), default=10)
+    for c in rows:
+        profiles = ",".join(p.value for p in c.profiles)
+        print(f"{c.id:<{width}}  {c.tier.value:<11}  {profiles:<33}  {c.summary}", file=out)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, out: IO[str]) -> int:
+    from harness.deadline import Deadline
+    from harness.sweeper import sweep
+
+    with _sandbox_env(args.sandbox, "", None) as environ:
+        config = _load(args, environ)
+        app = _build_app(config, environ)
+        older = args.older_than * 60 if args.older_than is not None else config.sweep_age_s
+        report = sweep(config, app.aws, app.http, Deadline.after(config.run_timeout_s), dry_run=args.dry_run,
+                       older_than_s=older)
+        data = report.to_dict()
+        if args.json:
+            print(json.dumps(data, indent=2), file=out)
+        else:
+            verb = "would remove" if args.dry_run else "removed"
+            print(f"sweep: {report.leaked} synthetic session(s) older than {older / 60:g} min found; "
+                  f"{verb} {len(report.deleted)}", file=out)
+        return 0
+
+
+def cmd_cost(args: argparse.Namespace, out: IO[str]) -> int:
+    from harness.cost_report import estimate_deployment, render_estimate
+
+    estimate = estimate_deployment(load_config(environ=os.environ))
+    print(json.dumps(estimate.to_dict(), indent=2) if args.json else render_estimate(estimate), file=out)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace, out: IO[str]) -> int:
+    import signal
+    import threading
+
+    with _sandbox_env(True, args.faults, args.profile) as environ:
+        from sandbox.runtime import Sandbox  # noqa: F401 - imported for its side-effect-free presence check
+
+        shown = {k: v for k, v in environ.items() if os.environ.get(k) != v}
+        for key in sorted(shown):
+            print(f"export {key}={shown[key]}", file=out)
+        print("# sandbox running; admin: $WEBORDINARY_BASE_URL/__sandbox/faults ; Ctrl-C to stop", file=out,
+              flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace, out: IO[str]) -> int:
+    from harness.selftest import run_selftest
+
+    with _sandbox_env(args.sandbox, "", None) as environ:
+        config = _load(args, environ)
+        app = _build_app(config, environ)
+        result = run_selftest(app.aws.client("cloudwatch"), config, alarm_name=args.alarm_name)
+        print(json.dumps(result, indent=2), file=out)
+        return 0 if result.get("ok") else 1
+
+
+def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage; the contract says 64
+        return 0 if exc.code == 0 else EXIT_USAGE
+    try:
+        if args.command == "run":
+            return cmd_run(args, out, err)
+        if args.command == "list":
+            return cmd_list(args, out)
+        if args.command == "sweep":
+            return cmd_sweep(args, out)
+        if args.command == "cost":
+            return cmd_cost(args, out)
+        if args.command == "sandbox":
+            return cmd_sandbox(args, out)
+        if args.command == "selftest":
+            return cmd_selftest(args, out)
+    except ConfigError as exc:
+        print(f"canary: configuration error: {exc}", file=err)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"canary: {exc}", file=err)
+        return EXIT_USAGE
+    except CanaryFault as exc:
+        print(f"canary: {exc}", file=err)
+        return EXIT_CODES[Outcome.ERROR]
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

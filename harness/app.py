@@ -1,0 +1,62 @@
+"""Assemble a ready-to-run canary from a config: clients, redactor, runner, run lock.
+
+Composition roots (the CLI, the Lambda handlers) call ``build_app`` once and inject what differs between
+them (how the Hermes token is read, a progress listener, the Lambda's memory size for the cost model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from harness.aws import AwsClients
+from harness.checks import CATALOGUE
+from harness.config import CanaryConfig
+from harness.cost import CostModel
+from harness.http import HttpClient
+from harness.redact import Redactor
+from harness.runner import ResultListener, RunLock, Runner
+
+
+@dataclass
+class CanaryApp:
+    config: CanaryConfig
+    aws: AwsClients
+    http: HttpClient
+    redactor: Redactor
+    runner: Runner
+    lock: RunLock | None
+
+
+def build_app(config: CanaryConfig, *, boto_session: boto3.Session | None = None, hermes_token: str | None = None,
+              on_result: ResultListener | None = None, cost_model: CostModel | None = None,
+              lock: RunLock | None = None, with_lock: bool = True) -> CanaryApp:
+    """Wire one app. The Hermes token (if any) is registered for redaction before anything can log it."""
+    redactor = Redactor()
+    redactor.register(hermes_token)
+    aws = AwsClients(boto_session, timeout_s=config.aws_timeout_s)
+    http = HttpClient(max_body_bytes=config.max_body_bytes, ca_bundle=config.ca_bundle)
+    if hermes_token and config.hermes_base:
+        http.add_auth(config.hermes_base, {"Authorization": f"Bearer {hermes_token}"})
+    runner = Runner(CATALOGUE, config=config, aws=aws, http=http, redactor=redactor, cost_model=cost_model,
+                    on_result=on_result)
+    if lock is None and with_lock:
+        lock = _default_lock(config, aws)
+    return CanaryApp(config=config, aws=aws, http=http, redactor=redactor, runner=runner, lock=lock)
+
+
+def _default_lock(config: CanaryConfig, aws: AwsClients) -> RunLock | None:
+    try:
+        from harness.run_lock import DynamoRunLock
+    except ImportError:  # pragma: no cover - the run lock module ships with the journeys
+        return None
+    lock: Any = DynamoRunLock(config, aws)
+    return lock
+
+
+def read_secret(aws: AwsClients, secret_id: str) -> str:
+    """The secret's string value (local runs; the Lambda reads it through Powertools parameters, cached)."""
+    value = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    return str(value.get("SecretString") or "")
