@@ -150,3 +150,13 @@ def check_dimensions(environment: str, check_id: str) -> dict[str, str]:
 def container_ready_dimensions(environment: str, start_type: str) -> dict[str, str]:
     """Dimensions of ContainerReadyLatency: the journey's check id plus cold|warm."""
     return {**check_dimensions(environment, "session.lifecycle"), DIM_START_TYPE: start_type}
+
+
+def alarm_prefix(environment: str) -> str:
+    """Prefix of every alarm name the CDK app creates for an environment."""
+    return f"webordinary-canary-{environment}"
+
+
+def selftest_alarm_name(environment: str) -> str:
+    """The dedicated alarm that ``canary selftest`` drives to ALARM and back (alert-path proof)."""
+    return f"{alarm_prefix(environment)}-alert-path-selftest"
