@@ -46,7 +46,6 @@ def run_selftest(cloudwatch: Any, config: CanaryConfig, *, alarm_name: str | Non
                               deadline=deadline, timeout_s=timeout_s, what=f"{name} in state {target}",
                               interval_s=interval_s)
             result["states"].append({"state": seen, "at": datetime.now(UTC).isoformat()})
-
     except Verdict as exc:
         result.update(ok=False, message=exc.message)
         return result
