@@ -78,6 +78,8 @@ class CanaryConfig:
     idle_threshold_s: float = 1800.0
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     ca_bundle: str | None = None
+    confirm_failures: bool = True
+    confirm_pause_s: float = 3.0
     metric_namespace_platform: str = "Webordinary/EditSessions"
 
     @property
@@ -143,6 +145,8 @@ _SPECS: dict[str, _Spec] = {
     "idle_threshold_s": _Spec("CANARY_IDLE_THRESHOLD_S", "float"),
     "maintenance_windows": _Spec("CANARY_MAINTENANCE_WINDOWS", "windows"),
     "ca_bundle": _Spec("CANARY_CA_BUNDLE", "str"),
+    "confirm_failures": _Spec("CANARY_CONFIRM_FAILURES", "bool"),
+    "confirm_pause_s": _Spec("CANARY_CONFIRM_PAUSE_S", "float0"),
     "metric_namespace_platform": _Spec("PLATFORM_METRIC_NAMESPACE", "str"),
 }
 

@@ -125,13 +125,28 @@ def all_check_ids() -> tuple[str, ...]:
     return tuple(seen)
 
 
-def custom_metric_count(profile: str) -> int:
-    """Distinct custom metrics one environment emits for a profile (each one is billed monthly)."""
-    checks = len(CHECK_IDS_BY_PROFILE[profile])
-    per_check = len(PER_CHECK_METRICS) * checks
+# CheckDegraded and CheckRetried are emitted only when they happen (value 1): CloudWatch bills a custom metric
+# per hour in which it receives data, so sparse metrics cost next to nothing while keeping their names.
+SPARSE_PER_CHECK_METRICS = (CHECK_DEGRADED, CHECK_RETRIED)
+# Tier of each check id that is not a probe (the rest are probes).
+NON_PROBE_TIERS: dict[str, str] = {
+    "session.lifecycle": "journey",
+    "session.persistence": "destructive",
+    "session.concurrency": "destructive",
+    "session.auto_shutdown": "destructive",
+}
+
+
+def custom_metric_count(profile: str, tiers: tuple[str, ...] = ("probe", "journey")) -> int:
+    """Distinct always-on custom metrics one environment emits for a profile and its scheduled tiers.
+
+    Each is billed monthly (``harness.cost``); the sparse per-check metrics are not counted.
+    """
+    checks = [c for c in CHECK_IDS_BY_PROFILE[profile] if NON_PROBE_TIERS.get(c, "probe") in tiers]
+    per_check = (len(PER_CHECK_METRICS) - len(SPARSE_PER_CHECK_METRICS)) * len(checks)
     per_run = len(PER_RUN_METRICS)
     # Key latencies exist only for session.lifecycle: three plain, ContainerReady twice (cold, warm).
-    key = (len(KEY_LATENCY_METRICS) + 1) if profile == SESSION_PLATFORM else 0
+    key = (len(KEY_LATENCY_METRICS) + 1) if "session.lifecycle" in checks else 0
     return per_check + per_run + key
 
 

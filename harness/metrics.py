@@ -33,10 +33,11 @@ def _check_points(environment: str, result: CheckResult, maintenance: bool) -> l
                                 dims))
     if result.outcome is not Outcome.SKIPPED:
         points.append(Datapoint(contract.CHECK_DURATION, contract.UNIT_MS, float(result.duration_ms), dims))
-    if judged:
-        points.append(Datapoint(contract.CHECK_DEGRADED, contract.UNIT_COUNT,
-                                1.0 if result.outcome is Outcome.DEGRADED else 0.0, dims))
-        points.append(Datapoint(contract.CHECK_RETRIED, contract.UNIT_COUNT, float(min(result.retries, 1)), dims))
+    # Sparse: emitted only when they happen (see contract.SPARSE_PER_CHECK_METRICS).
+    if judged and result.outcome is Outcome.DEGRADED:
+        points.append(Datapoint(contract.CHECK_DEGRADED, contract.UNIT_COUNT, 1.0, dims))
+    if result.retries and result.outcome is not Outcome.SKIPPED:
+        points.append(Datapoint(contract.CHECK_RETRIED, contract.UNIT_COUNT, 1.0, dims))
     for name, ms in result.latencies_ms.items():
         if name not in contract.KEY_LATENCY_METRICS:
             continue

@@ -220,10 +220,34 @@ class Runner:
     def _run_one(self, chk: Check, profile: Profile, run_deadline: Deadline, run_id: str,
                  facts: RunFacts) -> CheckResult:
         first = self._attempt(chk, profile, run_deadline, run_id, facts, retries=0)
-        if first.reason is not None and first.evidence.get("_transient") and not run_deadline.expired:
-            second = self._attempt(chk, profile, run_deadline, run_id, facts, retries=1)
-            return second
-        return _strip_internal(first)
+        if first.evidence.get("_transient") and not run_deadline.expired:
+            # Transient network error: one retry, reported (retries=1, CheckRetried), never hidden.
+            return self._attempt(chk, profile, run_deadline, run_id, RunFacts(), retries=1)
+        first = _strip_internal(first)
+        if first.outcome is Outcome.FAILED and chk.tier is Tier.PROBE and self.config.confirm_failures:
+            return self._confirm(chk, profile, run_deadline, run_id, first)
+        return first
+
+    def _confirm(self, chk: Check, profile: Profile, run_deadline: Deadline, run_id: str,
+                 first: CheckResult) -> CheckResult:
+        """Re-probe a FAILED probe once after a short pause, so one datapoint can page without false alarms.
+
+        Failed twice: FAILED, confirmed. Passed the second time: DEGRADED with the first failure's reason
+        (a flap is shown, not hidden, and does not page). No time left: the first result, unconfirmed.
+        """
+        pause = self.config.confirm_pause_s
+        if run_deadline.remaining() < pause + min(chk.timeout_s, 5.0):
+            return replace(first, evidence={**first.evidence, "confirmed": False})
+        time.sleep(pause)
+        second = _strip_internal(self._attempt(chk, profile, run_deadline, run_id, RunFacts(), retries=1))
+        if second.outcome is Outcome.FAILED:
+            return replace(second, evidence={**second.evidence, "confirmed": True,
+                                             "first_attempt": {"reason": first.reason, "message": first.message}})
+        if second.outcome.passed:
+            return replace(second, outcome=Outcome.DEGRADED, reason=first.reason,
+                           message=f"flapping: failed ({first.message}), passed on re-probe",
+                           evidence={**first.evidence, "confirmed": False, "flapping": True})
+        return replace(first, evidence={**first.evidence, "confirmed": False})
 
     def _attempt(self, chk: Check, profile: Profile, run_deadline: Deadline, run_id: str, facts: RunFacts,
                  retries: int) -> CheckResult:
