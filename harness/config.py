@@ -57,6 +57,7 @@ class CanaryConfig:
     test_client_id: str = "integration-test-client"
     container_ready_timeout_s: float = 60.0
     session_expiry_timeout_s: float = 70.0
+    edit_max_tasks: int = 3  # the edit service's autoscaling maximum (target-surface §2.5)
     tiers: tuple[str, ...] = ("probe",)
     allow_destructive: bool = False
     # Budgets and thresholds (not in the seed; sensible production defaults).
@@ -125,6 +126,7 @@ _SPECS: dict[str, _Spec] = {
     "test_client_id": _Spec("TEST_CLIENT_ID", "str"),
     "container_ready_timeout_s": _Spec("CONTAINER_READY_TIMEOUT_S", "float"),
     "session_expiry_timeout_s": _Spec("SESSION_EXPIRY_TIMEOUT_S", "float"),
+    "edit_max_tasks": _Spec("EDIT_MAX_TASKS", "int"),
     "tiers": _Spec("CANARY_TIERS", "tiers"),
     "allow_destructive": _Spec("CANARY_ALLOW_DESTRUCTIVE", "bool"),
     "run_timeout_s": _Spec("CANARY_RUN_TIMEOUT_S", "float"),
