@@ -218,7 +218,7 @@ def _check_arn(text: str, service: str) -> str:
 
 
 def _check_url(text: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", text):
+    if not re.fullmatch(r"https?://[^\s/?#]+(?:[/?#]\S*)?", text):
         raise ValueError(f"{text!r} is not an http(s) URL")
     return text.rstrip("/")
 
