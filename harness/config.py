@@ -328,8 +328,10 @@ def load_config(
             continue
         try:
             values[name] = _convert(spec.kind, raw)
-        except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: float() of a huge JSON integer
             raise ConfigError(f"{_where(name, source)}: {exc}", field=name, env_var=spec.env) from exc
+        except RecursionError as exc:  # json.loads of absurdly nested maintenance windows
+            raise ConfigError(f"{_where(name, source)}: nested too deeply", field=name, env_var=spec.env) from exc
     config = CanaryConfig(**{k: v for k, v in values.items()})
     _validate_relations(config)
     return config
