@@ -290,9 +290,11 @@ def _read_file(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{CONFIG_FILE_ENV}: cannot read config file {path!r}: {exc.strerror}",
                           env_var=CONFIG_FILE_ENV) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"{CONFIG_FILE_ENV}: config file {path!r} is not valid JSON: {exc}",
                           env_var=CONFIG_FILE_ENV) from exc
+    except ValueError as exc:  # open() refuses a path with a NUL byte
+        raise ConfigError(f"{CONFIG_FILE_ENV}: {path!r} is not a usable path: {exc}", env_var=CONFIG_FILE_ENV) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{CONFIG_FILE_ENV}: config file {path!r} must hold a JSON object", env_var=CONFIG_FILE_ENV)
     return data
