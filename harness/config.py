@@ -224,6 +224,8 @@ def _check_url(text: str) -> str:
 
 
 def _convert(kind: str, value: Any) -> Any:
+    if value is None and (kind in ("str", "url", "efs") or kind.startswith("arn:")):
+        return None  # JSON null for an optional resource: unset (what config_to_dict writes)
     if kind == "str":
         if not isinstance(value, str):
             raise TypeError("expected a string")
