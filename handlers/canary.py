@@ -1,0 +1,135 @@
+"""Lambda entry point for scheduled and console runs: validate the event, run the harness, emit metrics.
+
+Event (every key optional): ``{"tiers": [...], "checks": [...], "profile": "...", "dry_run": bool}``, or an
+EventBridge scheduled-event envelope whose ``detail`` is that object. The function's configuration
+(``CANARY_TIERS``, ``CANARY_ALLOW_DESTRUCTIVE``) stays the gate: the event chooses among what it allows.
+
+Responses:
+- a run: the run report (DESIGN §9 JSON), secrets redacted; metrics flushed as EMF before returning;
+- ``{"error": "validation", "details": [{"field", "message", "input"?}]}``: a bad event, nothing ran, no metric;
+- ``{"error": "config", "message": ...}``: the configuration is invalid (the message names the environment
+  variable), nothing ran, ``CanaryErrors=1`` is emitted (the canary is broken; ``RunPassed`` stays absent);
+- ``{"dry_run": true, "would_run": [...], "skipped": [...]}``: configuration and selection checked, no call made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from handlers import metrics
+from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, default_app, logger, tracer
+from handlers.events import CanaryRequest, EventInvalid, parse_canary_event
+from harness.checks import CATALOGUE
+from harness.deadline import Deadline
+from harness.errors import ConfigError
+from harness.model import Profile
+from harness.runner import new_run_id
+
+AppFactory = Callable[[], LambdaApp]
+
+
+class CanaryHandler:
+    """The handler, bound to where its app comes from (the container default, or a test's own)."""
+
+    def __init__(self, app_factory: AppFactory = default_app) -> None:
+        self._app_factory = app_factory
+        self._invoke = logger.inject_lambda_context(clear_state=True)(
+            tracer.capture_lambda_handler(self._handle, capture_response=False))
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = self._invoke(event, context)
+        return response
+
+    def _handle(self, event: Any, context: Any) -> dict[str, Any]:
+        logger.info("canary invoked", extra={"event": LOG_REDACTOR.data(event)})
+        try:
+            request = parse_canary_event(event, known_checks=[c.id for c in CATALOGUE])
+        except EventInvalid as exc:
+            return _validation_error(exc)
+        app = self._app_factory()
+        try:
+            return self._run(app, request, context)
+        except Exception:
+            # A bug in the canary itself: count it (the "canary broken" alarm) and let Lambda record the error.
+            logger.exception("canary crashed")
+            metrics.emit(metrics.canary_error_blobs(app.environment, what="exception"))
+            raise
+
+    def _run(self, app: LambdaApp, request: CanaryRequest, context: Any) -> dict[str, Any]:
+        try:
+            config = app.config
+            problem = _profile_problem(request, config.profile)
+            if problem is not None:
+                return _validation_error(problem)
+            if request.dry_run:
+                return _dry_run(app, request)
+            harness_app = app.app()
+        except ConfigError as exc:
+            return _config_error(app, exc)
+        deadline = Deadline.from_lambda_context(context, reserve_s=FLUSH_RESERVE_S)
+        if config.run_timeout_s < deadline.remaining():
+            deadline = deadline.child(config.run_timeout_s)
+        run_id = new_run_id()
+        logger.set_correlation_id(run_id)
+        tracer.put_annotation("run_id", run_id)
+        report = harness_app.runner.run(deadline=deadline, tiers=request.tiers, check_ids=request.checks,
+                                        profile=request.profile, run_id=run_id, lock=harness_app.lock)
+        lines = metrics.emit(metrics.report_blobs(report))
+        outcomes = [c.outcome.value for c in report.checks]
+        logger.info(f"run {report.outcome.value}", extra={
+            "run_outcome": report.outcome.value, "duration_ms": report.duration_ms,
+            "checks": {o: outcomes.count(o) for o in sorted(set(outcomes))},
+            "estimated_cost_usd": round(report.estimated_cost_usd, 6), "metric_lines": lines,
+            "maintenance": report.maintenance})
+        response: dict[str, Any] = harness_app.redactor.data(report.to_dict())
+        return response
+
+
+def _profile_problem(request: CanaryRequest, configured: str) -> EventInvalid | None:
+    """Named checks must exist in the profile the run uses (the runner would otherwise drop them silently)."""
+    if not request.checks:
+        return None
+    profile = Profile(request.profile or configured)
+    by_id = {c.id: c for c in CATALOGUE}
+    outside = [i for i in request.checks if profile not in by_id[i].profiles]
+    if not outside:
+        return None
+    field = "checks" if request.profile is None else "profile"
+    return EventInvalid([{"field": field, "message": f"check(s) {', '.join(map(repr, outside))} are not in "
+                          f"profile {profile.value!r}" + ("" if request.profile else " (CANARY_PROFILE)")}])
+
+
+def _validation_error(exc: EventInvalid) -> dict[str, Any]:
+    details = LOG_REDACTOR.data(exc.details)
+    logger.error("invalid event: nothing ran", extra={"error": "validation", "details": details})
+    return {"error": "validation", "details": details}
+
+
+def _config_error(app: LambdaApp, exc: ConfigError) -> dict[str, Any]:
+    message = LOG_REDACTOR.text(str(exc))
+    logger.error("invalid configuration: nothing ran", extra={"error": "config", "env_var": exc.env_var,
+                                                               "detail": message})
+    metrics.emit(metrics.canary_error_blobs(app.environment, what="config"))
+    return {"error": "config", "message": message, "env_var": exc.env_var}
+
+
+def _dry_run(app: LambdaApp, request: CanaryRequest) -> dict[str, Any]:
+    """The selection the run would make, with each refusal's reason; no call to AWS or the target."""
+    harness_app = app.app(read_secrets=False)
+    selection = harness_app.runner.select(tiers=request.tiers, check_ids=request.checks, profile=request.profile)
+    config = harness_app.config
+    response = {
+        "dry_run": True,
+        "environment": config.environment,
+        "profile": request.profile or config.profile,
+        "allowed_tiers": list(config.tiers),
+        "would_run": [c.id for c in selection.to_run],
+        "skipped": [{"id": r.id, "reason": r.reason.value if r.reason else None, "message": r.message}
+                    for r in selection.skipped],
+    }
+    logger.info("dry run: nothing ran", extra={"would_run": response["would_run"]})
+    return response
+
+
+lambda_handler = CanaryHandler()

@@ -1,0 +1,130 @@
+"""The Lambda event model: what a scheduled or console invoke may ask for, validated before anything runs.
+
+Unknown keys, wrong types, unknown tiers, profiles or check ids are rejected with details naming the field;
+the handler then returns ``{"error": "validation", ...}`` and runs nothing. An EventBridge scheduled-event
+envelope is accepted too: its ``detail`` (``{}`` for a plain schedule) is the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+# Kept equal to harness.contract.TIERS / PROFILES (a unit test compares them).
+TierName = Literal["probe", "journey", "destructive"]
+ProfileName = Literal["session-platform", "queue-platform"]
+
+_MAX_INPUT_ECHO = 120
+
+
+class EventInvalid(ValueError):
+    """The event is not a valid request; ``details`` name each offending field."""
+
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
+        self.details = details
+
+
+class CanaryRequest(BaseModel):
+    """A run request. Every key is optional: ``{}`` runs the configured default selection."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    tiers: list[TierName] | None = Field(default=None, min_length=1)
+    checks: list[str] | None = Field(default=None, min_length=1)
+    profile: ProfileName | None = None
+    dry_run: bool = False
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        known: Collection[str] | None = (info.context or {}).get("known_checks")
+        if value is None or known is None:
+            return value
+        unknown = [c for c in value if c not in known]
+        if unknown:
+            raise ValueError(f"unknown check id(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+        return list(dict.fromkeys(value))
+
+
+class SweepRequest(BaseModel):
+    """A sweep request: ``{"dry_run": bool, "older_than_minutes": number}``, both optional."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    dry_run: bool = False
+    older_than_minutes: float | None = Field(default=None, gt=0, le=7 * 24 * 60)
+
+    @field_validator("older_than_minutes", mode="before")
+    @classmethod
+    def _number_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number of minutes")
+        if isinstance(value, int):
+            return float(value)
+        return value
+
+
+class _ScheduledEnvelope(BaseModel):
+    """The EventBridge scheduled-event envelope (only the keys we rely on are typed; the rest pass)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    source: Literal["aws.events"]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+def is_scheduled_envelope(event: Any) -> bool:
+    return isinstance(event, Mapping) and ("detail-type" in event or event.get("source") == "aws.events")
+
+
+def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "event"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        entry: dict[str, Any] = {"field": f"{prefix}{field}", "message": message}
+        if err["type"] != "missing":
+            entry["input"] = repr(err.get("input"))[:_MAX_INPUT_ECHO]
+        details.append(entry)
+    return details
+
+
+def _unwrap(event: Any) -> tuple[Any, str]:
+    """The request body and the prefix its field names get in error details."""
+    if event is None:
+        return {}, ""
+    if is_scheduled_envelope(event):
+        try:
+            envelope = _ScheduledEnvelope.model_validate(event)
+        except ValidationError as exc:
+            raise EventInvalid(_details(exc)) from exc
+        return envelope.detail, "detail."
+    if not isinstance(event, Mapping):
+        raise EventInvalid([{"field": "event", "message": f"expected a JSON object, got {type(event).__name__}"}])
+    return event, ""
+
+
+def parse_canary_event(event: Any, *, known_checks: Collection[str]) -> CanaryRequest:
+    """Validate a canary invoke (plain or scheduled envelope); raises EventInvalid naming the fields."""
+    body, prefix = _unwrap(event)
+    try:
+        request = CanaryRequest.model_validate(dict(body), context={"known_checks": tuple(known_checks)})
+    except ValidationError as exc:
+        raise EventInvalid(_details(exc, prefix)) from exc
+    if request.tiers is not None and request.checks is not None:
+        raise EventInvalid([{"field": f"{prefix}checks", "message": "give either 'tiers' or 'checks', not both "
+                             "(named checks run whatever their tier)"}])
+    return request
+
+
+def parse_sweep_event(event: Any) -> SweepRequest:
+    """Validate a sweeper invoke (plain or scheduled envelope); raises EventInvalid naming the fields."""
+    body, prefix = _unwrap(event)
+    try:
+        return SweepRequest.model_validate(dict(body))
+    except ValidationError as exc:
+        raise EventInvalid(_details(exc, prefix)) from exc
