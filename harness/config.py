@@ -99,11 +99,11 @@ class CanaryConfig:
 @dataclass(frozen=True)
 class _Spec:
     env: str | None
-    kind: str  # str | int | float | bool | list | url | tiers | profile | windows
+    kind: str  # str | name (non-empty str) | int | float | bool | list | url | tiers | profile | windows
 
 
 _SPECS: dict[str, _Spec] = {
-    "environment": _Spec("CANARY_ENVIRONMENT", "str"),
+    "environment": _Spec("CANARY_ENVIRONMENT", "name"),
     "profile": _Spec("CANARY_PROFILE", "profile"),
     "base_url": _Spec("WEBORDINARY_BASE_URL", "url"),
     "hermes_url": _Spec("HERMES_URL", "url"),
@@ -121,9 +121,9 @@ _SPECS: dict[str, _Spec] = {
     "site_urls": _Spec("SITE_URLS", "urls"),
     "site_buckets": _Spec("SITE_BUCKETS", "list"),
     "ownership_table": _Spec("OWNERSHIP_TABLE", "str"),
-    "queue_name_prefix": _Spec("QUEUE_NAME_PREFIX", "str"),
+    "queue_name_prefix": _Spec("QUEUE_NAME_PREFIX", "name"),
     "test_prefix": _Spec("TEST_PREFIX", "prefix"),
-    "test_client_id": _Spec("TEST_CLIENT_ID", "str"),
+    "test_client_id": _Spec("TEST_CLIENT_ID", "name"),
     "container_ready_timeout_s": _Spec("CONTAINER_READY_TIMEOUT_S", "float"),
     "session_expiry_timeout_s": _Spec("SESSION_EXPIRY_TIMEOUT_S", "float"),
     "edit_max_tasks": _Spec("EDIT_MAX_TASKS", "int"),
@@ -149,7 +149,7 @@ _SPECS: dict[str, _Spec] = {
     "ca_bundle": _Spec("CANARY_CA_BUNDLE", "str"),
     "confirm_failures": _Spec("CANARY_CONFIRM_FAILURES", "bool"),
     "confirm_pause_s": _Spec("CANARY_CONFIRM_PAUSE_S", "float0"),
-    "metric_namespace_platform": _Spec("PLATFORM_METRIC_NAMESPACE", "str"),
+    "metric_namespace_platform": _Spec("PLATFORM_METRIC_NAMESPACE", "name"),
 }
 
 CONFIG_FILE_ENV = "CANARY_CONFIG"
@@ -230,6 +230,10 @@ def _convert(kind: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise TypeError("expected a string")
         return value.strip() or None
+    if kind == "name":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a non-empty string")
+        return value.strip()
     if kind == "url":
         return _check_url(str(value).strip()) if str(value).strip() else None
     if kind == "urls":
