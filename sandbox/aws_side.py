@@ -294,7 +294,7 @@ class AwsSandbox:
                 self._clients[service] = self._session.client(
                     service,  # type: ignore[call-overload]
                     endpoint_url=self.direct_url,
-                    config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+                    config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
                 )
             return self._clients[service]
 
@@ -865,20 +865,21 @@ _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_reque
 class _FaultError:
     fault: str
     json_code: str  # json / rest-json / smithy-rpc-v2-cbor
-    query_code: str  # query / rest-xml / query-compatible json
+    query_code: str  # query / rest-xml / query-compatible json and cbor
     message: str
-    json_status: int
-    query_status: int
+    json_status: int  # json and cbor RPC
+    query_status: int  # query, rest-json, rest-xml, query-compatible
 
 
-def _error_for(faults: Faults, service: str, action: str, account_id: str) -> _FaultError | None:
-    """Which canary-side fault, if any, answers this request."""
+def _error_for(faults: Faults, service: str, action: Callable[[], str], account_id: str) -> _FaultError | None:
+    """Which canary-side fault, if any, answers this request (``action`` is only worked out when needed)."""
     if faults.active("credentials_expired"):
         return _FaultError("credentials_expired", "ExpiredTokenException", "ExpiredToken",
                            "The security token included in the request is expired", 400, 400)
     if faults.active("access_denied") and _service_matches(faults.param("access_denied", "service", "ecs"), service):
+        name = action()
         message = (f"User: arn:aws:sts::{account_id}:assumed-role/webordinary-canary/canary is not authorized "
-                   f"to perform: {action} because no identity-based policy allows the {action} action")
+                   f"to perform: {name} because no identity-based policy allows the {name} action")
         return _FaultError("access_denied", "AccessDeniedException", "AccessDenied", message, 400, 403)
     if faults.active("throttled") and _service_matches(faults.param("throttled", "service", "dynamodb"), service):
         if service == "s3":
@@ -927,7 +928,8 @@ def error_response(error: _FaultError, protocol: str, query_compatible: bool,
                     f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
         headers["Content-Type"] = "text/xml"
         return status, headers, body.encode()
-    status = error.query_status if query_compatible else error.json_status
+    rpc = protocol in ("json", "smithy-rpc-v2-cbor") and not query_compatible
+    status = error.json_status if rpc else error.query_status  # RPC services answer 400 where REST says 403
     type_ = f"com.amazon.coral.service#{error.json_code}"
     if query_compatible:
         headers["x-amzn-query-error"] = f"{error.query_code};Sender"
@@ -983,7 +985,9 @@ class FaultProxy:
         return f"http://{host!s}:{port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-aws-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-aws-proxy", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -1033,7 +1037,8 @@ class FaultProxy:
                 body = self._read_body()
                 service = signing_service(self.headers, self.path)
                 if service is not None:
-                    error = _error_for(proxy._faults, service, self._action(service, body), proxy._account_id)
+                    error = _error_for(proxy._faults, service, lambda: self._action(service, body),
+                                       proxy._account_id)
                     if error is not None:
                         proxy._count(error.fault)
                         protocol = request_protocol(self.headers, service)
@@ -1049,7 +1054,9 @@ class FaultProxy:
                 target = self.headers.get("X-Amz-Target")
                 if target:
                     return f"{prefix}:{target.rsplit('.', 1)[-1]}"
-                form = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+                form: dict[str, list[str]] = {}
+                if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+                    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
                 form.update(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
                 if form.get("Action"):
                     return f"{prefix}:{form['Action'][0]}"
