@@ -1,0 +1,59 @@
+"""Latency check: p50/p95 of a few sequential Hermes health requests against the configured thresholds.
+
+Samples are sequential (a baseline, not a load test) and stop early once p95 is certain to exceed the failure
+threshold, so a slow target does not hold the run for ``samples x delay``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from harness.check import CheckContext, check
+from harness.errors import CheckSkipped
+from harness.http import status_verdict
+from harness.model import Reason
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile (no interpolation: with 5 samples, p95 is the slowest one)."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@check("latency.baseline", depends_on=(), timeout_s=60,
+       summary="p50/p95 of N sequential GET /hermes/health stay under the degraded/failed thresholds",
+       why="slowness precedes outages; a p95 above the threshold is what users feel before anything fails")
+def latency_baseline(ctx: CheckContext) -> None:
+    cfg = ctx.config
+    base = cfg.hermes_base
+    if not base:
+        raise CheckSkipped(Reason.NOT_CONFIGURED, "not configured: set WEBORDINARY_BASE_URL or HERMES_URL")
+    url = f"{base}/health"
+    wanted = cfg.latency_samples
+    # p95 > failed is certain once this many samples are above it (nearest rank), so stop there.
+    decisive = wanted - max(1, math.ceil(0.95 * wanted)) + 1
+    samples: list[float] = []
+    ctx.evidence.update({"url": url, "samples_ms": samples, "degraded_ms": cfg.latency_degraded_ms,
+                         "failed_ms": cfg.latency_failed_ms})
+    with ctx.step(f"GET /health x{wanted}") as timer:
+        for _ in range(wanted):
+            response = ctx.get(url, timer=timer)
+            if response.status != 200:
+                verdict = status_verdict(response, f"Hermes /health (sample {len(samples) + 1})")
+                raise ctx.fail(verdict.reason, verdict.message, verdict.evidence)
+            samples.append(round(response.elapsed_ms, 1))
+            if sum(1 for s in samples if s > cfg.latency_failed_ms) >= decisive:
+                ctx.evidence["stopped_early"] = True
+                break
+    p50, p95 = percentile(samples, 50), percentile(samples, 95)
+    ctx.evidence.update({"p50_ms": p50, "p95_ms": p95})
+    summary = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(samples)} sample(s)"
+    if p95 > cfg.latency_failed_ms:
+        raise ctx.fail(Reason.LATENCY_SLOW, f"{summary}: above {cfg.latency_failed_ms:g} ms")
+    if p95 > cfg.latency_degraded_ms:
+        ctx.degrade(Reason.LATENCY_SLOW, f"{summary}: above {cfg.latency_degraded_ms:g} ms")
+        return
+    ctx.note(summary)
+
+CHECKS = (latency_baseline,)
