@@ -7,11 +7,21 @@ To add a check: write it in the module of its target system with ``@check``, add
 from __future__ import annotations
 
 from harness.check import Check
-from harness.checks import account
+from harness.checks import account, alb, cloudwatch, dynamodb, ecs, efs, http_probes, latency
 
 CATALOGUE: tuple[Check, ...] = (
     account.aws_credentials,
     account.config_valid,
+    ecs.ecs_cluster,
+    ecs.ecs_services,
+    dynamodb.dynamodb_sessions_table,
+    alb.alb_targets,
+    alb.alb_rules,
+    efs.efs_filesystem,
+    http_probes.http_hermes_health,
+    http_probes.http_routing,
+    cloudwatch.cloudwatch_platform_metrics,
+    latency.latency_baseline,
 )
 
 
