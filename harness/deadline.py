@@ -112,6 +112,7 @@ def poll_until(
         delay = min(delay * backoff, max_interval_s)
         if own.expired:
             # One last look at the edge of the budget, so a slow-but-in-time target is not failed.
+            attempts += 1
             last = probe()
             if until(last):
                 return last
