@@ -155,6 +155,7 @@ class AwsSandbox:
         self._clients: dict[str, Any] = {}
         self._account_id = "123456789012"  # moto's default; read back from STS when seeding
         self._running = False
+        self._listening = False
         self._ignore_fault_events = False
         # Sandbox-side model of the platform; rendered into moto's backends by _reconcile().
         self._counts: dict[str, _Counts] = {}
@@ -178,6 +179,10 @@ class AwsSandbox:
                 raise RuntimeError("an AwsSandbox is already running in this process (moto state is global)")
             _active_sandbox = self
         try:
+            self._tasks = {name: [] for name in _SERVICES}  # a restarted sandbox starts from a fresh seed
+            self._failed_deployment = None
+            self._metric_suppressed = False
+            self._active_sessions = 0
             from moto.server import ThreadedMotoServer
 
             werkzeug_log = logging.getLogger("werkzeug")
@@ -193,7 +198,9 @@ class AwsSandbox:
             self._proxy = FaultProxy(self._direct_url, self._faults, host=self.host, account_id=self._account_id)
             self._proxy.start()
             self._running = True
-            self._faults.on_change(self._on_faults)
+            if not self._listening:  # Faults has no remove_listener; a stopped sandbox ignores its events
+                self._faults.on_change(self._on_faults)
+                self._listening = True
             self._reconcile()
             if self._publish_interval_s > 0:
                 self._publisher_stop.clear()
@@ -310,9 +317,8 @@ class AwsSandbox:
         if min(desired, running, pending) < 0:
             raise ValueError(f"counts must be >= 0, got desired={desired} running={running} pending={pending}")
         with self._lock:
-            before = self._counts[spec.name]
             self._counts[spec.name] = _Counts(desired, running, pending)
-            self._render_service(spec, note_changes_from=before)
+            self._render_service(spec, record_events=True)
             self._render_cluster_counts()
 
     def service_counts(self, service: str) -> tuple[int, int]:
@@ -372,14 +378,14 @@ class AwsSandbox:
             self._render_efs()
             self._render_metric()
 
-    def _render_service(self, spec: _ServiceSpec, note_changes_from: _Counts | None = None) -> None:
+    def _render_service(self, spec: _ServiceSpec, record_events: bool = False) -> None:
         counts = self._counts[spec.name]
         desired, running, pending = counts.desired, counts.running, counts.pending
         is_hermes = spec.name == HERMES_SERVICE
         if is_hermes and self._faults.active("service_mismatch"):
             desired, running, pending = max(desired, 1), 0, 0
         started, stopped = self._sync_tasks(spec, running)
-        if note_changes_from is not None:
+        if record_events:
             self._note_scaling(spec.name, started, stopped, counts)
         svc = self._backend_service(spec.name)
         svc.status = "ACTIVE"
