@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class SeededResources:
-    """Names and ARNs of everything the sandbox seeded (seed-era names from target-surface §1–§2)."""
+    """Names and ARNs of everything the sandbox seeded (seed-era names from target-surface §1-§2)."""
 
     region: str
     account_id: str
@@ -32,7 +32,9 @@ class SeededResources:
 class PlatformControl(Protocol):
     """What the HTTP-side simulators may do to the AWS side."""
 
-    resources: SeededResources
+    @property
+    def resources(self) -> SeededResources:
+        """What was seeded (read-only)."""
 
     def client(self, service: str) -> Any:
         """A boto3 client straight to moto (never fault-injected: faults target the canary, not the platform)."""

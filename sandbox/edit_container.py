@@ -31,15 +31,23 @@ class EditContainer:
         faults: Faults,
         *,
         session_exists: Callable[[str], bool],
-        container_ip: str = "10.0.2.47",
+        task_ips: Callable[[], list[str]] | None = None,
+        fallback_ip: str = "10.0.2.47",
     ) -> None:
         self._control = control
         self._faults = faults
         self._session_exists = session_exists
-        self.container_ip = container_ip
+        self._task_ips = task_ips
+        self._fallback_ip = fallback_ip
         self.api = _ApiPort(self)
         self.astro = _AstroPort(self)
         self.hmr = _HmrPort(self)
+
+    @property
+    def container_ip(self) -> str:
+        """The running task's private IP (what Hermes records as containerIp), when the AWS side knows it."""
+        ips = self._task_ips() if self._task_ips is not None else []
+        return ips[0] if ips else self._fallback_ip
 
     def running(self) -> bool:
         """A task of the edit service is RUNNING (ECS's view, from moto)."""

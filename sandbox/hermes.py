@@ -148,6 +148,7 @@ class HermesSimulator:
         ready_delay_s: float = 0.5,
         drain_delay_s: float = 0.5,
         clock: Callable[[], float] = time.time,
+        publish_active_sessions: Callable[[int], object] | None = None,
     ) -> None:
         self._control = control
         self._faults = faults
@@ -157,6 +158,7 @@ class HermesSimulator:
         self.ready_delay_s = ready_delay_s
         self.drain_delay_s = drain_delay_s
         self._clock = clock
+        self._publish_active_sessions = publish_active_sessions
         self._lock = threading.RLock()  # serialises scaling decisions
         self._timers: set[threading.Timer] = set()
         self._generation = 0  # timers from before a reset do nothing
@@ -253,6 +255,7 @@ class HermesSimulator:
         with self._lock:
             self.sessions.put(record)
             status = self._ensure_edit_task(session_id, body["userId"])
+            self._publish_live_count()
         return _ok({"sessionId": session_id, "previewUrl": preview_url, "status": status})
 
     def _status(self, session_id: str) -> HttpResponse:
@@ -288,6 +291,7 @@ class HermesSimulator:
             return _nest_error(404, f"Session {session_id} not found", "Not Found")
         user_id = record["userId"]
         self.sessions.update(session_id, user_id, status="draining", lastActivity=int(self._clock() * 1000))
+        self._publish_live_count()
         self._schedule(self.drain_delay_s, lambda: self._drained(session_id, user_id))
         return _ok({"status": "draining", "message": f"Session {session_id} is being deactivated"})
 
@@ -336,13 +340,23 @@ class HermesSimulator:
         """The platform removes a drained session; with none live left, the edit service scales in to 0."""
         with self._lock:
             self.sessions.delete(session_id, user_id)
+            live = [r for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES]
+            self._publish(len(live))
             if self._starting:
                 return
-            live = [r for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES]
             edit = self._control.resources.edit_service
             desired, running = self._control.service_counts(edit)
             if not live and (desired or running):
                 self._control.set_service_counts(edit, desired=0, running=0, pending=0)
+
+    def _publish_live_count(self) -> None:
+        if self._publish_active_sessions is not None:
+            self._publish(sum(1 for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES))
+
+    def _publish(self, count: int) -> None:
+        """Hermes publishes ActiveSessionCount (Environment=production); the AWS side stores it in moto."""
+        if self._publish_active_sessions is not None:
+            self._publish_active_sessions(count)
 
     def _schedule(self, delay_s: float, action: Callable[[], None]) -> None:
         generation = self._generation

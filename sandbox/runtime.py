@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from types import TracebackType
 
 from sandbox.alb import LocalAlb
-from sandbox.control import PlatformControl
+from sandbox.aws_side import AwsSandbox
+from sandbox.control import PlatformControl, SeededResources
 from sandbox.edit_container import EditContainer
 from sandbox.faults import Faults, parse_fault_spec
 from sandbox.hermes import HermesSimulator, SessionTable
@@ -18,6 +21,7 @@ HERMES_TG = "hermes-api-tg"
 EDIT_API_TG = "edit-api-tg"
 EDIT_ASTRO_TG = "edit-astro-tg"
 EDIT_WS_TG = "edit-ws-tg"
+SANDBOX_ENVIRONMENT = "sandbox"
 
 
 class HttpSide:
@@ -30,14 +34,21 @@ class HttpSide:
         *,
         ready_delay_s: float = 0.5,
         drain_delay_s: float | None = None,
-        host: str = "127.0.0.1",
         port: int = 0,
+        task_ips: Callable[[str], list[str]] | None = None,
+        publish_active_sessions: Callable[[int], object] | None = None,
     ) -> None:
         self.control = control
         self.faults = faults
-        self.alb = LocalAlb(control, faults, host=host, port=port)
+        self.alb = LocalAlb(control, faults, host="127.0.0.1", port=port)
         self.sessions = SessionTable(control)
-        self.container = EditContainer(control, faults, session_exists=self.sessions.exists)
+        edit_service = control.resources.edit_service
+        self.container = EditContainer(
+            control,
+            faults,
+            session_exists=self.sessions.exists,
+            task_ips=(lambda: task_ips(edit_service)) if task_ips is not None else None,
+        )
         self.hermes = HermesSimulator(
             control,
             faults,
@@ -46,6 +57,7 @@ class HttpSide:
             base_url=self.alb.base_url,
             ready_delay_s=ready_delay_s,
             drain_delay_s=ready_delay_s if drain_delay_s is None else drain_delay_s,
+            publish_active_sessions=publish_active_sessions,
         )
         self.alb.mount(HERMES_TG, self.hermes)
         self.alb.mount(EDIT_API_TG, self.container.api)
@@ -71,9 +83,119 @@ class HttpSide:
         self.alb.close_websockets()
 
 
-def faults_from_env(environ: dict[str, str] | None = None) -> Faults:
+def faults_from_env(environ: Mapping[str, str] | None = None) -> Faults:
     """Faults named by ``SANDBOX_FAULTS`` (e.g. ``"hermes_5xx,hermes_slow:delay_ms=800"``); unknown names raise."""
     env = os.environ if environ is None else environ
     return Faults(parse_fault_spec(env.get("SANDBOX_FAULTS", "")))
 
 
+class Sandbox:
+    """The whole offline platform: moto seeded as the session platform plus the local ALB in front of the
+    simulated services. One per process (moto's state is process-global).
+
+    Args:
+        faults: the switchboard to use; defaults to the faults named in ``SANDBOX_FAULTS``.
+        ready_delay_s: how long a started edit task takes to become ready (and a drained session to go).
+        port: the ALB's loopback port; 0 picks a free one.
+    """
+
+    def __init__(self, faults: Faults | None = None, *, ready_delay_s: float = 0.5, port: int = 0) -> None:
+        self.faults = faults if faults is not None else faults_from_env()
+        self.ready_delay_s = ready_delay_s
+        self._port = port
+        self.aws = AwsSandbox(self.faults)
+        self._http: HttpSide | None = None
+
+    # -- lifecycle
+
+    def start(self) -> Sandbox:
+        if self._http is not None:
+            return self
+        self.aws.start()
+        try:
+            http = HttpSide(
+                self.aws,
+                self.faults,
+                ready_delay_s=self.ready_delay_s,
+                port=self._port,
+                task_ips=self.aws.task_ips,
+                publish_active_sessions=self.aws.publish_active_sessions,
+            )
+            http.alb.on_reset(self.reset)
+            http.start()
+        except BaseException:
+            self.aws.stop()
+            raise
+        self._http = http
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+        self.aws.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Back to the healthy seed: faults cleared, seed counts and table, no pending actions or WebSockets."""
+        http = self.http
+        http.hermes.reset()  # first, so no scheduled platform action writes into the fresh state
+        self.aws.reset()
+        http.reset()
+
+    # -- what callers need
+
+    @property
+    def http(self) -> HttpSide:
+        if self._http is None:
+            raise RuntimeError("Sandbox not started")
+        return self._http
+
+    @property
+    def control(self) -> AwsSandbox:
+        """The AWS side as ``PlatformControl`` (boto3 clients straight to moto, no canary-side faults)."""
+        return self.aws
+
+    @property
+    def resources(self) -> SeededResources:
+        return self.aws.resources
+
+    @property
+    def base_url(self) -> str:
+        """The local ALB: ``WEBORDINARY_BASE_URL``."""
+        return self.http.base_url
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        """moto behind the fault proxy: ``AWS_ENDPOINT_URL`` for the canary."""
+        return self.aws.endpoint_url
+
+    def environment(self) -> dict[str, str]:
+        """The canary's environment (DESIGN §4) for a run against this sandbox; fake credentials only."""
+        res = self.resources
+        env = dict(self.aws.canary_env())
+        env.update(
+            {
+                "CANARY_ENVIRONMENT": SANDBOX_ENVIRONMENT,
+                "WEBORDINARY_BASE_URL": self.base_url,
+                "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+                "AWS_REGION": res.region,
+                "AWS_DEFAULT_REGION": res.region,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "ECS_CLUSTER": res.cluster,
+                "HERMES_SERVICE": res.hermes_service,
+                "EDIT_SERVICE": res.edit_service,
+                "SESSIONS_TABLE": res.sessions_table,
+                "TARGET_GROUP_ARNS": ",".join(res.target_groups.values()),
+                "LOAD_BALANCER_ARN": res.load_balancer_arn,
+                "EFS_FILE_SYSTEM_ID": res.efs_id,
+            }
+        )
+        return env

@@ -5,22 +5,26 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import shlex
+import signal
+import subprocess
+import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from sandbox.aws_side import PLATFORM_SESSION
 from sandbox.control import SeededResources
 from sandbox.faults import Faults, UnknownFault
-from sandbox.runtime import HttpSide, faults_from_env
+from sandbox.runtime import HttpSide, Sandbox, faults_from_env
 
 for _k, _v in {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -37,84 +41,56 @@ EDIT_SERVICE = "webordinary-edit-service"
 
 
 class FakeControl:
-    """In-memory ECS counts, target health and listener rules; DynamoDB is a real table on moto's server."""
+    """In-memory counts, target health and rules, for the tests that need no AWS at all."""
 
-    RULES = [
-        (5, "/hermes/*", "hermes-api-tg"),
-        (10, "/api/*", "edit-api-tg"),
-        (15, "/session/*", "edit-astro-tg"),
-        (20, "/preview/*", "edit-astro-tg"),
-        (20, "/_astro/*", "edit-astro-tg"),
-        (30, "/ws/*", "edit-ws-tg"),
-    ]
-
-    def __init__(self, endpoint_url: str, table: str) -> None:
-        self._endpoint_url = endpoint_url
+    def __init__(self) -> None:
         self.resources = SeededResources(
             region="us-west-2",
             account_id="123456789012",
             cluster="webordinary-edit-cluster",
             hermes_service=HERMES_SERVICE,
             edit_service=EDIT_SERVICE,
-            sessions_table=table,
+            sessions_table="unused",
             load_balancer_arn="arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/x/1",
             listener_arn="arn:aws:elasticloadbalancing:us-west-2:123456789012:listener/app/x/1/2",
-            target_groups={
-                tg: f"arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/{tg}/1"
-                for tg in ("hermes-api-tg", "edit-api-tg", "edit-astro-tg", "edit-ws-tg")
-            },
+            target_groups={tg: f"arn:tg/{tg}" for tg in ("hermes-api-tg", "edit-api-tg", "edit-ws-tg")},
             efs_id="fs-0ab7a5e03c0dc5bfd",
         )
-        self.counts = {HERMES_SERVICE: (1, 1), EDIT_SERVICE: (0, 0)}
-        self.rules = list(self.RULES)
-        self.unhealthy: set[str] = set()
-        self.history: list[tuple[str, int, int, int]] = []
-        self._lock = threading.Lock()
+        self.counts = {HERMES_SERVICE: (1, 1), EDIT_SERVICE: (1, 1)}
+        self.rules = [("/ws/*", "edit-ws-tg"), ("/orphan/*", "orphan-tg")]
 
     def client(self, service: str) -> Any:
-        return boto3.client(cast(Any, service), endpoint_url=self._endpoint_url, region_name="us-west-2")
+        raise AssertionError(f"no AWS in this test (asked for {service})")
 
     def set_service_counts(self, service: str, *, desired: int, running: int, pending: int = 0) -> None:
-        with self._lock:
-            self.counts[service] = (desired, running)
-            self.history.append((service, desired, running, pending))
+        self.counts[service] = (desired, running)
 
     def service_counts(self, service: str) -> tuple[int, int]:
-        with self._lock:
-            return self.counts[service]
+        return self.counts[service]
 
     def healthy_target_count(self, target_group_name: str) -> int:
-        if target_group_name in self.unhealthy:
-            return 0
-        service = HERMES_SERVICE if target_group_name == "hermes-api-tg" else EDIT_SERVICE
-        return self.service_counts(service)[1]
+        return 1
 
     def route_for_path(self, path: str) -> str | None:
-        for _priority, pattern, tg in sorted(self.rules):
-            if fnmatch.fnmatchcase(path, pattern):
-                return tg
-        return None
+        return next((tg for pattern, tg in self.rules if fnmatch.fnmatchcase(path, pattern)), None)
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(Faults(), ready_delay_s=READY_DELAY_S) as sb:
+        yield sb
 
 
 class Platform:
     """What a test drives: the base URL, the control seam, the faults and a DynamoDB client."""
 
-    def __init__(self, http: HttpSide, control: FakeControl) -> None:
-        self.http = http
-        self.control = control
-        self.faults = http.faults
-        self.base_url = http.base_url
-        self.ddb = control.client("dynamodb")
-        self.table = control.resources.sessions_table
+    def __init__(self, sb: Sandbox) -> None:
+        self.sandbox = sb
+        self.control = sb.control
+        self.faults = sb.faults
+        self.base_url = sb.base_url
+        self.ddb = sb.control.client("dynamodb")
+        self.table = sb.resources.sessions_table
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -126,6 +102,11 @@ class Platform:
             ExpressionAttributeValues={":s": {"S": session_id}},
         )
         return list(resp["Items"])
+
+    def test_items(self) -> list[dict[str, Any]]:
+        """Items other than the platform's own seeded session."""
+        items = self.ddb.scan(TableName=self.table)["Items"]
+        return [i for i in items if i["sessionId"]["S"] != PLATFORM_SESSION["sessionId"]]
 
     def edit_counts(self) -> tuple[int, int]:
         return self.control.service_counts(EDIT_SERVICE)
@@ -141,26 +122,10 @@ class Platform:
 
 
 @pytest.fixture
-def platform(moto_endpoint: str) -> Iterator[Platform]:
-    table = f"sessions-{uuid.uuid4().hex[:8]}"
-    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-west-2")
-    ddb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "sessionId", "KeyType": "HASH"}, {"AttributeName": "userId", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "sessionId", "AttributeType": "S"},
-            {"AttributeName": "userId", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    control = FakeControl(moto_endpoint, table)
-    http = HttpSide(control, Faults(), ready_delay_s=READY_DELAY_S)
-    http.start()
-    try:
-        yield Platform(http, control)
-    finally:
-        http.stop()
-        ddb.delete_table(TableName=table)
+def platform(sandbox: Sandbox) -> Iterator[Platform]:
+    sandbox.reset()
+    yield Platform(sandbox)
+    sandbox.reset()
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float = 5.0, what: str = "condition") -> Any:
@@ -173,6 +138,12 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 5.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.05)
+
+
+def edit_service(p: Platform) -> dict[str, Any]:
+    ecs = p.control.client("ecs")
+    [svc] = ecs.describe_services(cluster=p.sandbox.resources.cluster, services=[EDIT_SERVICE])["services"]
+    return dict(svc)
 
 
 def status_of(p: Platform, session_id: str) -> dict[str, Any]:
@@ -206,21 +177,37 @@ def test_idle_edit_service_routes_answer_alb_503(platform: Platform, path: str) 
     assert resp.headers["Server"] == "awselb/2.0"
 
 
-def test_a_removed_listener_rule_falls_through_to_the_default_action(platform: Platform) -> None:
+def test_a_listener_rule_deleted_in_moto_falls_through_to_the_default_action(platform: Platform) -> None:
     platform.control.set_service_counts(EDIT_SERVICE, desired=1, running=1)
     assert requests.get(platform.url("/api/health"), timeout=5).json() == {"status": "healthy"}
-    platform.control.rules = [r for r in platform.control.rules if r[1] != "/api/*"]
+    # WHEN the /api/* rule is deleted through the ELBv2 API
+    elbv2 = platform.control.client("elbv2")
+    rules = elbv2.describe_rules(ListenerArn=platform.sandbox.resources.listener_arn)["Rules"]
+    [api_rule] = [r for r in rules if any("/api/*" in c.get("Values", []) or "/api/*" in
+                                         c.get("PathPatternConfig", {}).get("Values", []) for c in r["Conditions"])]
+    elbv2.delete_rule(RuleArn=api_rule["RuleArn"])
+    # THEN the ALB answers from its default action
     resp = requests.get(platform.url("/api/health"), timeout=5)
     assert (resp.status_code, resp.text) == (200, "healthy")
 
 
-def test_healthy_target_without_a_listening_app_is_502(platform: Platform) -> None:
-    # GIVEN a rule to a target group the sandbox mounts nothing behind, with healthy targets
-    platform.control.rules.append((1, "/orphan/*", "orphan-tg"))
+def test_route_missing_fault_removes_the_api_route(platform: Platform) -> None:
     platform.control.set_service_counts(EDIT_SERVICE, desired=1, running=1)
-    resp = requests.get(platform.url("/orphan/x"), timeout=5)
-    assert resp.status_code == 502
-    assert "<h1>502 Bad Gateway</h1>" in resp.text
+    platform.faults.enable("route_missing")
+    resp = requests.get(platform.url("/api/health"), timeout=5)
+    assert (resp.status_code, resp.text) == (200, "healthy")
+
+
+def test_healthy_target_without_a_listening_app_is_502() -> None:
+    # GIVEN a rule to a target group with healthy targets but no application mounted behind it
+    http = HttpSide(FakeControl(), Faults())
+    http.start()
+    try:
+        resp = requests.get(http.base_url + "/orphan/x", timeout=5)
+        assert resp.status_code == 502
+        assert "<h1>502 Bad Gateway</h1>" in resp.text
+    finally:
+        http.stop()
 
 
 def test_paths_reach_the_target_unstripped(platform: Platform) -> None:
@@ -263,7 +250,7 @@ def test_activate_rejects_missing_fields_and_writes_nothing(platform: Platform, 
     resp = requests.post(platform.url("/hermes/api/sessions/activate"), json=body, timeout=5)
     assert resp.status_code == 400
     assert resp.json()["statusCode"] == 400
-    assert platform.ddb.scan(TableName=platform.table)["Count"] == 0
+    assert platform.test_items() == []
     assert platform.edit_counts() == (0, 0)
 
 
@@ -286,12 +273,12 @@ def test_cold_session_lifecycle_end_to_end(platform: Platform) -> None:
     assert time.strptime(item["createdAt"]["S"], "%Y-%m-%dT%H:%M:%S.%fZ")
     assert item["previewUrl"] == {"S": created["previewUrl"]}
     assert platform.edit_counts() == (1, 0)
-    assert (EDIT_SERVICE, 1, 0, 1) in platform.control.history
+    assert edit_service(platform)["pendingCount"] == 1
     assert requests.get(platform.url("/api/health"), timeout=5).status_code == 503  # still starting
 
     # AND after the ready delay the container serves and the session is active
     status = wait_active(platform, sid)
-    assert status["containerIp"]
+    assert status["containerIp"] == platform.control.task_ips(EDIT_SERVICE)[0]
     assert status["previewUrl"] == created["previewUrl"]
     assert platform.edit_counts() == (1, 1)
     api = requests.get(platform.url("/api/health"), timeout=5)
@@ -352,9 +339,12 @@ def test_sessions_activated_while_the_task_is_pending_all_become_active(platform
     a = platform.activate(user="TEST_a")
     b = platform.activate(user="TEST_b")
     assert b["status"] == "initializing"
-    assert [h for h in platform.control.history if h[0] == EDIT_SERVICE] == [(EDIT_SERVICE, 1, 0, 1)]
+    svc = edit_service(platform)
+    assert (svc["desiredCount"], svc["runningCount"], svc["pendingCount"]) == (1, 0, 1)
     wait_active(platform, a["sessionId"])
     wait_active(platform, b["sessionId"])
+    assert len(platform.control.task_ips(EDIT_SERVICE)) == 1  # one task serves both
+    assert status_of(platform, a["sessionId"])["containerIp"] == platform.control.task_ips(EDIT_SERVICE)[0]
 
 
 @pytest.mark.parametrize(
@@ -387,7 +377,7 @@ def test_hermes_5xx(platform: Platform) -> None:
     ):
         assert resp.status_code == 500
         assert resp.json()["statusCode"] == 500
-    assert platform.ddb.scan(TableName=platform.table)["Count"] == 0
+    assert platform.test_items() == []
 
 
 def test_hermes_slow_delays_every_hermes_response_by_the_parameter(platform: Platform) -> None:
@@ -423,7 +413,8 @@ def test_hermes_malformed_json(platform: Platform) -> None:
 
 def test_hermes_without_healthy_targets_is_503(platform: Platform) -> None:
     # hermes_down is applied by the AWS side (targets unhealthy); the router turns that into 503
-    platform.control.unhealthy.add("hermes-api-tg")
+    platform.faults.enable("hermes_down")
+    assert platform.control.healthy_target_count("hermes-api-tg") == 0
     resp = requests.get(platform.url("/hermes/health"), timeout=5)
     assert resp.status_code == 503
     assert "503 Service Temporarily Unavailable" in resp.text
@@ -464,7 +455,7 @@ def test_activate_app_error(platform: Platform) -> None:
     )
     assert resp.status_code == 500
     assert resp.json()["message"] == "Tasks cannot be empty"
-    assert platform.ddb.scan(TableName=platform.table)["Count"] == 0
+    assert platform.test_items() == []
 
 
 def test_ws_refused(platform: Platform) -> None:
@@ -476,10 +467,8 @@ def test_ws_refused(platform: Platform) -> None:
     assert info.value.response.status_code == 403
 
 
-def test_stopping_closes_open_websockets_with_going_away(moto_endpoint: str) -> None:
-    control = FakeControl(moto_endpoint, "unused-table")
-    control.set_service_counts(EDIT_SERVICE, desired=1, running=1)
-    http = HttpSide(control, Faults())
+def test_stopping_closes_open_websockets_with_going_away() -> None:
+    http = HttpSide(FakeControl(), Faults())
     http.start()
     ws = connect(http.base_url.replace("http://", "ws://") + "/ws/hmr", open_timeout=5, close_timeout=5)
     try:
@@ -544,3 +533,144 @@ def test_faults_from_env() -> None:
     assert faults_from_env({}).snapshot() == {}
     with pytest.raises(UnknownFault):
         faults_from_env({"SANDBOX_FAULTS": "hermes_typo"})
+
+
+# --------------------------------------------------------------------------------------------------------
+# The composed Sandbox
+
+
+def test_environment_points_a_canary_at_the_sandbox(sandbox: Sandbox) -> None:
+    env = sandbox.environment()
+    res = sandbox.resources
+    assert env["WEBORDINARY_BASE_URL"] == sandbox.base_url
+    assert env["AWS_ENDPOINT_URL"] == sandbox.aws_endpoint_url != sandbox.aws.direct_url
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-west-2"
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert env["CANARY_ENVIRONMENT"] == "sandbox"
+    assert (env["ECS_CLUSTER"], env["HERMES_SERVICE"], env["EDIT_SERVICE"], env["SESSIONS_TABLE"]) == (
+        "webordinary-edit-cluster",
+        HERMES_SERVICE,
+        EDIT_SERVICE,
+        "webordinary-edit-sessions",
+    )
+    assert env["TARGET_GROUP_ARNS"].split(",") == list(res.target_groups.values())
+    assert env["LOAD_BALANCER_ARN"] == res.load_balancer_arn
+    assert env["EFS_FILE_SYSTEM_ID"] == res.efs_id
+    # and the endpoint really answers, with the seeded platform behind it
+    ecs = boto3.client(
+        "ecs",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    [svc] = ecs.describe_services(cluster=env["ECS_CLUSTER"], services=[env["HERMES_SERVICE"]])["services"]
+    assert svc["runningCount"] == 1
+
+
+def test_reset_returns_to_the_healthy_seed(platform: Platform) -> None:
+    platform.activate()
+    platform.faults.enable("hermes_5xx")
+    wait_for(lambda: platform.edit_counts() == (1, 1), what="task running")
+    platform.sandbox.reset()
+    assert platform.faults.snapshot() == {}
+    assert platform.test_items() == []
+    assert platform.edit_counts() == (0, 0)
+    assert requests.get(platform.url("/hermes/health"), timeout=5).status_code == 200
+
+
+def test_admin_reset_endpoint(platform: Platform) -> None:
+    platform.faults.enable("hermes_5xx")
+    resp = requests.post(platform.url("/__sandbox/reset"), timeout=5)
+    assert resp.status_code == 200
+    assert resp.json()["active"] == {}
+    assert platform.faults.snapshot() == {}
+
+
+def test_reset_cancels_a_pending_edit_task(platform: Platform) -> None:
+    platform.activate()
+    assert platform.edit_counts() == (1, 0)
+    platform.sandbox.reset()
+    time.sleep(READY_DELAY_S * 2)
+    assert platform.edit_counts() == (0, 0)  # the scheduled "task started" did not fire into the fresh seed
+
+
+def test_hermes_publishes_active_session_count(platform: Platform) -> None:
+    cloudwatch = platform.control.client("cloudwatch")
+
+    def latest() -> float | None:
+        now = time.time()
+        points = cloudwatch.get_metric_statistics(
+            Namespace="Webordinary/EditSessions",
+            MetricName="ActiveSessionCount",
+            Dimensions=[{"Name": "Environment", "Value": "production"}],
+            StartTime=now - 600,
+            EndTime=now + 60,
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return max((p["Maximum"] for p in points), default=None)
+
+    platform.activate(user="TEST_a")
+    platform.activate(user="TEST_b")
+    assert latest() == 2.0
+
+
+def test_canary_side_faults_never_reach_the_platform(platform: Platform) -> None:
+    # GIVEN the canary's credentials are "expired" (the proxy answers ExpiredToken to the canary)
+    platform.faults.enable("credentials_expired")
+    # WHEN Hermes writes a session THEN it does so straight to moto, unaffected
+    sid = platform.activate()["sessionId"]
+    assert len(platform.query_session(sid)) == 1
+
+
+def _run_module(env_extra: dict[str, str]) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SANDBOX_FAULTS"}
+    env.update(env_extra)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--ready-delay", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_python_m_sandbox_serves_with_boot_faults_and_stops_on_ctrl_c() -> None:
+    proc = _run_module({"SANDBOX_FAULTS": "hermes_5xx"})
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        exports: dict[str, str] = {}
+        while "WEBORDINARY_BASE_URL" not in exports:
+            line = proc.stdout.readline()
+            assert line, f"sandbox exited early: {proc.wait()} {proc.stderr.read() if proc.stderr else ''}"
+            assert line.startswith("export ")
+            key, _, value = line[len("export ") :].strip().partition("=")
+            exports[key] = shlex.split(value)[0]
+        assert exports["CANARY_ENVIRONMENT"] == "sandbox"
+        base = exports["WEBORDINARY_BASE_URL"]
+        assert requests.get(base + "/hermes/health", timeout=5).status_code == 500
+        assert requests.get(base + "/__sandbox/faults", timeout=5).json()["active"] == {"hermes_5xx": {}}
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "stopped" in (proc.stderr.read() if proc.stderr else "")
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_python_m_sandbox_rejects_an_unknown_boot_fault() -> None:
+    proc = _run_module({"SANDBOX_FAULTS": "hermes_typo"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 64
+    assert "hermes_typo" in err
+    assert out == ""
