@@ -6,7 +6,7 @@ EventBridge scheduled-event envelope whose ``detail`` is that object. The functi
 
 Responses:
 - a run: the run report (DESIGN §9 JSON), secrets redacted; metrics flushed as EMF before returning;
-- ``{"error": "validation", "details": [{"field", "message", "input"?}]}``: a bad event, nothing ran, no metric;
+- ``{"error": "validation", "details": [{"field", "message"}]}``: a bad event, nothing ran, no metric;
 - ``{"error": "config", "message": ...}``: the configuration is invalid (the message names the environment
   variable), nothing ran, ``CanaryErrors=1`` is emitted (the canary is broken; ``RunPassed`` stays absent);
 - ``{"dry_run": true, "would_run": [...], "skipped": [...]}``: configuration and selection checked, no call made.
@@ -19,7 +19,7 @@ from typing import Any
 
 from handlers import metrics
 from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, default_app, logger, tracer
-from handlers.events import CanaryRequest, EventInvalid, parse_canary_event
+from handlers.events import CanaryRequest, EventInvalid, is_scheduled_envelope, parse_canary_event
 from harness.checks import CATALOGUE
 from harness.deadline import Deadline
 from harness.errors import ConfigError
@@ -42,11 +42,13 @@ class CanaryHandler:
         return response
 
     def _handle(self, event: Any, context: Any) -> dict[str, Any]:
-        logger.info("canary invoked", extra={"event": LOG_REDACTOR.data(event)})
         try:
             request = parse_canary_event(event, known_checks=[c.id for c in CATALOGUE])
         except EventInvalid as exc:
             return _validation_error(exc)
+        # Logged once validated: only known keys with typed values remain (the raw event is never logged).
+        logger.info("canary invoked", extra={"request": request.model_dump(exclude_defaults=True),
+                                             "scheduled": is_scheduled_envelope(event)})
         app = self._app_factory()
         try:
             return self._run(app, request, context)

@@ -1,8 +1,8 @@
 """The Lambda event model: what a scheduled or console invoke may ask for, validated before anything runs.
 
-Unknown keys, wrong types, unknown tiers, profiles or check ids are rejected with details naming the field;
-the handler then returns ``{"error": "validation", ...}`` and runs nothing. An EventBridge scheduled-event
-envelope is accepted too: its ``detail`` (``{}`` for a plain schedule) is the request.
+Unknown keys, wrong types, unknown tiers, profiles or check ids are rejected with details naming the field
+(never echoing the value); the handler then returns ``{"error": "validation", ...}`` and runs nothing. An
+EventBridge scheduled-event envelope is accepted too: its ``detail`` (``{}`` for a plain schedule) is the request.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 # Kept equal to harness.contract.TIERS / PROFILES (a unit test compares them).
 TierName = Literal["probe", "journey", "destructive"]
 ProfileName = Literal["session-platform", "queue-platform"]
-
-_MAX_INPUT_ECHO = 120
-
 
 class EventInvalid(ValueError):
     """The event is not a valid request; ``details`` name each offending field."""
@@ -86,10 +83,8 @@ def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
     for err in exc.errors(include_url=False):
         field = ".".join(str(p) for p in err["loc"]) or "event"
         message = str(err["msg"]).removeprefix("Value error, ")
-        entry: dict[str, Any] = {"field": f"{prefix}{field}", "message": message}
-        if err["type"] != "missing":
-            entry["input"] = repr(err.get("input"))[:_MAX_INPUT_ECHO]
-        details.append(entry)
+        # The offending value is not echoed: a pasted secret must not come back in the response or the log.
+        details.append({"field": f"{prefix}{field}", "message": message})
     return details
 
 
