@@ -7,7 +7,21 @@ To add a check: write it in the module of its target system with ``@check``, add
 from __future__ import annotations
 
 from harness.check import Check
-from harness.checks import account, alb, cloudwatch, dynamodb, ecs, efs, http_probes, latency
+from harness.checks import (
+    account,
+    alb,
+    cloudwatch,
+    dynamodb,
+    ecs,
+    ecs_idle,
+    efs,
+    http_probes,
+    latency,
+    ownership,
+    s3_site,
+    sqs,
+    stepfunctions,
+)
 
 CATALOGUE: tuple[Check, ...] = (
     account.aws_credentials,
@@ -22,6 +36,12 @@ CATALOGUE: tuple[Check, ...] = (
     http_probes.http_routing,
     cloudwatch.cloudwatch_platform_metrics,
     latency.latency_baseline,
+    stepfunctions.stepfunctions_executions,
+    sqs.sqs_dlq_empty,
+    sqs.sqs_queue_age,
+    s3_site.s3_site,
+    ownership.ownership_claims,
+    ecs_idle.ecs_edit_idle,
 )
 
 
