@@ -176,6 +176,10 @@ class CheckContext:
         """Register the undo of a side effect; the runner runs undos LIFO in ``finally`` (within the reserve)."""
         self.cleanups.append((name, undo))
 
+    def aws_for(self, deadline: Deadline) -> BoundAws:
+        """The shared AWS clients bound to another deadline (an undo runs on the cleanup deadline)."""
+        return self._aws_clients.bound(deadline)
+
     def record_latency(self, metric: str, ms: float) -> None:
         self.latencies_ms[metric] = round(ms, 1)
 
