@@ -126,7 +126,8 @@ class Runner:
 
     @staticmethod
     def _skipped(chk: Check, profile: Profile, verdict: Verdict) -> CheckResult:
-        return CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=Outcome.SKIPPED,
+        # verdict.outcome, not SKIPPED: a broken run lock (e.g. AccessDenied) refuses journeys with an ERROR.
+        return CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=verdict.outcome,
                            reason=verdict.reason, message=verdict.message, duration_ms=0, evidence=verdict.evidence)
 
     # -- running -----------------------------------------------------------------------------------------------
