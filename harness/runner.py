@@ -269,7 +269,7 @@ class Runner:
             verdict, transient = exc, True
         except Verdict as exc:
             verdict = exc
-        except Exception as exc:  # the runner never lets a check's exception escape
+        except BaseException as exc:  # never escapes, not even SystemExit from a library (no ^C in workers)
             verdict = _classify_unexpected(exc)
         finally:
             cleanup_failure = self._cleanup(ctx, run_deadline)
@@ -310,7 +310,7 @@ class Runner:
             step_started = time.perf_counter()
             try:
                 undo(run_deadline)
-            except Exception as exc:  # one failed undo must not stop the others
+            except BaseException as exc:  # one failed undo must not stop the others
                 verdict = exc if isinstance(exc, Verdict) else _classify_unexpected(exc)
                 ctx.steps.append(StepResult(f"cleanup:{name}", Outcome.ERROR,
                                             int((time.perf_counter() - step_started) * 1000), Reason.CLEANUP_FAILED,
@@ -334,7 +334,7 @@ def _strip_internal(result: CheckResult) -> CheckResult:
     return replace(result, evidence={k: v for k, v in result.evidence.items() if k != "_transient"})
 
 
-def _classify_unexpected(exc: Exception) -> Verdict:
+def _classify_unexpected(exc: BaseException) -> Verdict:
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, ClientError | BotoCoreError):
