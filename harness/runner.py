@@ -325,7 +325,7 @@ class Runner:
     def _redacted(self, result: CheckResult) -> CheckResult:
         r = self.redactor
         return replace(result, message=r.text(result.message), evidence=r.data(dict(result.evidence)),
-                       steps=tuple(replace(s, message=r.text(s.message)) for s in result.steps))
+                       steps=tuple(replace(s, name=r.text(s.name), message=r.text(s.message)) for s in result.steps))
 
 
 def _strip_internal(result: CheckResult) -> CheckResult:
