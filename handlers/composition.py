@@ -15,17 +15,19 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from harness import contract
-from harness.app import CanaryApp
 from harness.config import CanaryConfig, load_config
 from harness.errors import ConfigError
 from harness.model import CheckResult, Outcome
 from harness.redact import Redactor
+
+if TYPE_CHECKING:
+    from harness.app import CanaryApp
 
 SECRET_MAX_AGE_S = 300
 # Kept back from the Lambda's remaining time for the metric flush and the response (the runner keeps its own
@@ -42,7 +44,9 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
         self.redactor = redactor
 
     def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
-        return super().serialize(self.redactor.data(log))
+        # Fields first (masks whole values under secret-looking keys), then the JSON text, which also covers
+        # objects only stringified by the serializer (e.g. the exception in ``stack_trace``).
+        return self.redactor.text(super().serialize(self.redactor.data(log)))
 
 
 # Process-wide: a secret this container has ever read is masked in every log line it writes afterwards.
