@@ -53,7 +53,8 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {str(k): (MASK if _SENSITIVE_KEYS.match(str(k)) else self.data(v)) for k, v in value.items()}
+            return {self.text(str(k)): (MASK if _SENSITIVE_KEYS.match(str(k)) else self.data(v))
+                    for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
