@@ -167,12 +167,12 @@ def http_routing(ctx: CheckContext) -> None:
 
 
 def _read_states(ctx: CheckContext) -> platform.ServiceStates | None:
-    """The run's ECS snapshot, or None (with a note) when it cannot be read: then idle cannot be judged."""
+    """The run's ECS snapshot, or None when it cannot be read: then an edit route's 5xx is noted, not judged
+    (idle or down cannot be told apart, and paging on an unknown idle state would be wrong)."""
     try:
         return platform.service_states(ctx)
     except (CanaryError, CheckFailed, CheckSkipped) as exc:
         ctx.evidence["ecs_state"] = f"unreadable ({exc.reason.value}: {exc.message})"[:300]
-        ctx.note("edit routes' 5xx not judged: ECS state unreadable")
         return None
 
 
