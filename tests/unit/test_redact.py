@@ -1,0 +1,122 @@
+"""Redaction: the Hermes token and secret-shaped values never reach a report, a log line or evidence.
+
+The property tests are the guarantee ("a registered secret never survives, wherever it sits in the data");
+the examples document the shapes masked by pattern when nobody registered the value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.app import build_app
+from harness.config import CanaryConfig
+from harness.redact import MASK, Redactor
+
+for _k, _v in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_REGION": "us-west-2",
+    "AWS_DEFAULT_REGION": "us-west-2",
+}.items():
+    os.environ.setdefault(_k, _v)
+
+TOKEN = "hrm_4f9a2c7e1b"
+
+
+def redactor(*secrets: str | None) -> Redactor:
+    r = Redactor()
+    for secret in secrets:
+        r.register(secret)
+    return r
+
+
+def test_a_registered_secret_is_masked_everywhere_in_a_string() -> None:
+    r = redactor(TOKEN)
+    assert r.text(f"GET /hermes?x={TOKEN}&y={TOKEN}") == f"GET /hermes?x={MASK}&y={MASK}"
+    assert r.text("nothing secret here") == "nothing secret here"
+
+
+def test_too_short_or_empty_secrets_are_not_registered() -> None:
+    r = redactor(None, "", "abc")
+    assert r.text("abc abcd") == "abc abcd"
+
+
+def test_the_longest_secret_wins_when_secrets_overlap() -> None:
+    r = redactor("abcd", "abcdefgh")
+    assert r.text("xx abcdefgh yy") == f"xx {MASK} yy"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Authorization: Bearer eyJhbGciOi.payload.sig", f"Authorization: {MASK}"),
+    ("authorization=Basic dXNlcjpwYXNz", f"authorization={MASK}"),
+    ('{"Authorization": "Bearer abc.def"}', f'{{"Authorization": "{MASK}"}}'),
+    ('{"token": "t-123456", "ok": 1}', f'{{"token": "{MASK}", "ok": 1}}'),
+    ('{"apiToken": "zzz999"}', f'{{"apiToken": "{MASK}"}}'),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Signature=abcdef0123&X-Amz-Credential=AKID%2F2026",
+     f"https://b.s3.amazonaws.com/k?X-Amz-Signature={MASK}&X-Amz-Credential={MASK}"),
+    ("https://x/cb?token=abc&api_key=k-1&password=hunter2", f"https://x/cb?token={MASK}&api_key={MASK}&password={MASK}"),
+    ("key AKIAIOSFODNN7EXAMPLE used", f"key {MASK} used"),
+    ("temporary ASIAABCDEFGHIJKLMNOP id", f"temporary {MASK} id"),
+])
+def test_secret_shapes_are_masked_by_pattern(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+def test_data_masks_sensitive_keys_whole_and_recurses() -> None:
+    evidence: dict[str, Any] = {
+        "headers": {"Authorization": "Bearer x", "Cookie": "sid=1", "x-api-key": "k", "Content-Type": "json"},
+        "events": [f"task failed with {TOKEN}", ("tuple", TOKEN)],
+        "status": 503,
+        "healthy": False,
+        "missing": None,
+    }
+    out = redactor(TOKEN).data(evidence)
+    assert out["headers"] == {"Authorization": MASK, "Cookie": MASK, "x-api-key": MASK, "Content-Type": "json"}
+    assert out["events"] == [f"task failed with {MASK}", ["tuple", MASK]]
+    assert (out["status"], out["healthy"], out["missing"]) == (503, False, None)
+
+
+def test_a_secret_used_as_a_dict_key_is_masked_too() -> None:
+    out = redactor(TOKEN).data({f"https://alb/hermes?t={TOKEN}": 200})
+    assert TOKEN not in repr(out)
+
+
+def test_the_app_registers_the_hermes_token_before_anything_can_log_it() -> None:
+    config = CanaryConfig(base_url="http://127.0.0.1:9")
+    app = build_app(config, hermes_token=TOKEN, with_lock=False)
+    assert app.redactor.text(f"401 for Bearer {TOKEN}") == f"401 for Bearer {MASK}"
+    assert app.runner.redactor is app.redactor
+
+
+# --- properties ------------------------------------------------------------------------------------------------
+
+secrets = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="*"), min_size=4, max_size=40)
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30))
+
+
+def _embed(secret: str) -> st.SearchStrategy[str]:
+    return st.builds(lambda a, b: a + secret + b, st.text(max_size=20), st.text(max_size=20))
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=secrets, data=st.data())
+def test_property_a_registered_secret_never_survives_in_text(secret: str, data: st.DataObject) -> None:
+    text = data.draw(_embed(secret))
+    assert secret not in redactor(secret).text(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(secret=secrets, data=st.data())
+def test_property_a_registered_secret_never_survives_in_nested_evidence(secret: str, data: st.DataObject) -> None:
+    leaf = st.one_of(json_scalars, _embed(secret))
+    key = st.one_of(st.text(max_size=10), _embed(secret))
+    evidence = data.draw(st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                                   st.dictionaries(key, inner, max_size=4)),
+                                      max_leaves=8))
+    assert secret not in repr(redactor(secret).data(evidence))
