@@ -72,10 +72,12 @@ def _leftovers(store: SyntheticStore, session_id: str, user_id: str | None) -> l
 
 def retire_session(store: SyntheticStore, http: HttpClient, hermes_base: str | None, session_id: str,
                    user_id: str | None, deadline: Deadline, *, timeout_s: float,
-                   deactivate: bool = True, drain_wait_s: float = DEFAULT_DRAIN_WAIT_S) -> RetireResult:
+                   deactivate: bool = True, deactivated_earlier: bool = False,
+                   drain_wait_s: float = DEFAULT_DRAIN_WAIT_S) -> RetireResult:
     """Deactivate a synthetic session through Hermes, wait briefly for the platform to drain it, delete leftovers.
 
     Refuses outright (nothing sent) unless ``user_id`` is synthetic and no platform record shares the id.
+    ``deactivated_earlier`` (the journey already did it): no second deactivate, but still the drain wait.
     """
     result = RetireResult(session_id)
     if user_id is not None and not store.is_synthetic({USER_ATTRIBUTE: user_id}):
@@ -88,23 +90,26 @@ def retire_session(store: SyntheticStore, http: HttpClient, hermes_base: str | N
         result.errors.append(f"refused: a non-synthetic record shares session id {session_id}")
         records = [r for r in records if store.is_synthetic(r)]
         deactivate = False  # Hermes finds sessions by id alone: it could land on the platform's record
-    if deactivate and hermes_base and (records or user_id is not None) and store.only_synthetic_under(session_id):
+    draining = deactivated_earlier
+    if deactivate and not deactivated_earlier and hermes_base and (records or user_id is not None) \
+            and store.only_synthetic_under(session_id):
         ok, gone, error = deactivate_via_hermes(http, hermes_base, session_id, deadline, timeout_s)
         result.deactivated, result.already_gone = ok, gone
+        draining = ok
         if error:
             result.errors.append(error)
-        if ok and records and drain_wait_s > 0 and not deadline.expired:
-            with contextlib.suppress(Verdict):  # not drained in time: the leftovers are deleted below
-                poll_until(lambda: _leftovers(store, session_id, user_id), until=lambda found: not found,
-                           deadline=deadline, timeout_s=min(drain_wait_s, deadline.remaining()),
-                           what=f"platform to drain {session_id}", interval_s=0.2, max_interval_s=1.0)
+    if draining and records and drain_wait_s > 0 and not deadline.expired:
+        with contextlib.suppress(Verdict):  # not drained in time: the leftovers are deleted below
+            poll_until(lambda: _leftovers(store, session_id, user_id), until=lambda found: not found,
+                       deadline=deadline, timeout_s=min(drain_wait_s, deadline.remaining()),
+                       what=f"platform to drain {session_id}", interval_s=0.2, max_interval_s=1.0)
     for record in _leftovers(store, session_id, user_id):
         outcome = store.delete(record)
         if outcome is WriteOutcome.DONE:
             result.deleted += 1
         elif outcome is WriteOutcome.REFUSED:
             result.refused += 1
-    result.remaining = len(_leftovers(store, session_id, user_id))
+    result.remaining = sum(1 for r in _leftovers(store, session_id, user_id) if store.is_synthetic(r))
     return result
 
 
@@ -134,7 +139,7 @@ class SweepReport:
         }
 
 
-def _summary(item: Mapping[str, Any], prefix: str, age_s: float) -> dict[str, Any]:
+def summarise_item(item: Mapping[str, Any], prefix: str, age_s: float) -> dict[str, Any]:
     data = plain(item)
     return {
         "session_id": data.get(SESSION_ATTRIBUTE), "user_id": data.get(USER_ATTRIBUTE),
@@ -181,7 +186,7 @@ def sweep(config: CanaryConfig, aws: AwsClients, http: HttpClient, deadline: Dea
     sessions = [(item, age) for item, age in picked if not is_lock(item)]
     locks = [item for item, _age in picked if is_lock(item)]
     report.leaked, report.stale_locks = len(sessions), len(locks)
-    report.found = [_summary(item, config.test_prefix, age) for item, age in picked]
+    report.found = [summarise_item(item, config.test_prefix, age) for item, age in picked]
     if dry_run:
         return report
     for item, _age in sessions:
