@@ -172,13 +172,15 @@ def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
         region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
         profile_name=environ.get("AWS_PROFILE") if not environ.get("AWS_ACCESS_KEY_ID") else None,
     )
+    endpoint = environ.get("AWS_ENDPOINT_URL") or None
     token = None
     if config.hermes_api_token_secret:
         try:
-            token = read_secret(AwsClients(session, timeout_s=config.aws_timeout_s), config.hermes_api_token_secret)
+            token = read_secret(AwsClients(session, timeout_s=config.aws_timeout_s, endpoint_url=endpoint),
+                                config.hermes_api_token_secret)
         except (ClientError, BotoCoreError) as exc:
             raise CanaryFault(classify_aws_error(exc, operation="secretsmanager.get_secret_value").message) from exc
-    return build_app(config, boto_session=session, hermes_token=token)
+    return build_app(config, boto_session=session, endpoint_url=endpoint, hermes_token=token)
 
 
 def cmd_list(args: argparse.Namespace, out: IO[str]) -> int:

@@ -30,13 +30,14 @@ class CanaryApp:
     lock: RunLock | None
 
 
-def build_app(config: CanaryConfig, *, boto_session: boto3.Session | None = None, hermes_token: str | None = None,
+def build_app(config: CanaryConfig, *, boto_session: boto3.Session | None = None, endpoint_url: str | None = None,
+              hermes_token: str | None = None,
               on_result: ResultListener | None = None, cost_model: CostModel | None = None,
               lock: RunLock | None = None, with_lock: bool = True) -> CanaryApp:
     """Wire one app. The Hermes token (if any) is registered for redaction before anything can log it."""
     redactor = Redactor()
     redactor.register(hermes_token)
-    aws = AwsClients(boto_session, timeout_s=config.aws_timeout_s)
+    aws = AwsClients(boto_session, timeout_s=config.aws_timeout_s, endpoint_url=endpoint_url)
     http = HttpClient(max_body_bytes=config.max_body_bytes, ca_bundle=config.ca_bundle)
     if hermes_token and config.hermes_base:
         http.add_auth(config.hermes_base, {"Authorization": f"Bearer {hermes_token}"})

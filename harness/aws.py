@@ -82,10 +82,14 @@ class AwsClients:
     """Lazily created, shared boto3 clients (thread-safe: boto3 clients are, their creation is not)."""
 
     def __init__(self, session: boto3.Session | None = None, *, timeout_s: float = 10.0,
-                 factory: Callable[[str], Any] | None = None) -> None:
+                 endpoint_url: str | None = None, factory: Callable[[str], Any] | None = None) -> None:
         self._session = session or boto3.Session()
+        # ``endpoint_url`` is for composition roots that resolve the environment themselves (the CLI with
+        # --sandbox); otherwise boto3 reads AWS_ENDPOINT_URL from the process environment.
+        self._endpoint_url = endpoint_url
         self._config = Config(connect_timeout=min(3.0, timeout_s), read_timeout=timeout_s,
-                              retries={"max_attempts": 1, "mode": "standard"}, user_agent_extra="webordinary-canary")
+                              retries={"total_max_attempts": 1, "mode": "standard"},
+                              user_agent_extra="webordinary-canary")
         self._factory = factory
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -100,7 +104,8 @@ class AwsClients:
                 if self._factory is not None:
                     self._clients[service] = self._factory(service)
                 else:
-                    self._clients[service] = self._session.client(service, config=self._config)  # type: ignore[call-overload]
+                    self._clients[service] = self._session.client(  # type: ignore[call-overload]
+                        service, config=self._config, endpoint_url=self._endpoint_url)
             return self._clients[service]
 
     def bound(self, deadline: Deadline) -> BoundAws:
