@@ -128,6 +128,14 @@ def alb_error_page(status: int) -> HttpResponse:
     return HttpResponse(status, html.encode(), "text/html", (("Server", ALB_SERVER_HEADER),))
 
 
+def _sandbox_error(status: int, exc: Exception) -> HttpResponse:
+    """An ALB error page that also names the sandbox bug behind it (``X-Sandbox-Error``)."""
+    page = alb_error_page(status)
+    return HttpResponse(
+        page.status, page.body, page.content_type, (*page.headers, ("X-Sandbox-Error", type(exc).__name__))
+    )
+
+
 def _alb_default_action() -> HttpResponse:
     # The 443 listener's default action: fixed-response 200 text/plain "healthy" (target-surface §2.3).
     return HttpResponse(200, b"healthy", "text/plain; charset=utf-8", (("Server", ALB_SERVER_HEADER),))
@@ -201,6 +209,7 @@ class LocalAlb:
             self._thread = None
         for conn in self.open_websockets():
             conn.close(CloseCode.GOING_AWAY, "sandbox stopping")
+        self._server.close_connections()
         self._server.server_close()
 
     def open_websockets(self) -> list[_WebSocketConnection]:
@@ -231,10 +240,7 @@ class LocalAlb:
             # A real target that crashes mid-request resets the connection and the ALB answers 502. Log it
             # loudly and name it in a header: a sandbox bug must not pass for a platform fault unnoticed.
             log.exception("sandbox target %s failed on %s %s", target_group, request.method, request.target)
-            page = alb_error_page(502)
-            return HttpResponse(
-                page.status, page.body, page.content_type, (*page.headers, ("X-Sandbox-Error", type(exc).__name__))
-            )
+            return _sandbox_error(502, exc)
 
     def _admin(self, request: HttpRequest) -> HttpResponse:
         path = request.path
@@ -325,7 +331,27 @@ class _AlbHttpServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], alb: LocalAlb) -> None:
         self.alb = alb
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections now instead of after their timeout."""
+        with self._conn_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _AlbRequestHandler(BaseHTTPRequestHandler):
@@ -349,7 +375,12 @@ class _AlbRequestHandler(BaseHTTPRequestHandler):
         request = self._read_request()
         if request is None:
             return
-        result = self.server.alb.dispatch(request)
+        try:
+            result = self.server.alb.dispatch(request)
+        except Exception as exc:
+            # The sandbox itself broke (e.g. moto unreachable): a real ALB's 500, named, and logged.
+            log.exception("sandbox ALB failed on %s %s", request.method, request.target)
+            result = _sandbox_error(500, exc)
         if isinstance(result, WebSocketAccept):
             if request.wants_websocket:
                 self._upgrade(request, result)

@@ -22,6 +22,8 @@ EDIT_API_TG = "edit-api-tg"
 EDIT_ASTRO_TG = "edit-astro-tg"
 EDIT_WS_TG = "edit-ws-tg"
 SANDBOX_ENVIRONMENT = "sandbox"
+SESSION_PLATFORM = "session-platform"
+SUPPORTED_PROFILES = (SESSION_PLATFORM,)  # the queue-platform profile's resources are not seeded yet
 
 
 class HttpSide:
@@ -97,9 +99,22 @@ class Sandbox:
         faults: the switchboard to use; defaults to the faults named in ``SANDBOX_FAULTS``.
         ready_delay_s: how long a started edit task takes to become ready (and a drained session to go).
         port: the ALB's loopback port; 0 picks a free one.
+        profile: the platform to replicate (``CANARY_PROFILE``); only ``session-platform`` for now.
     """
 
-    def __init__(self, faults: Faults | None = None, *, ready_delay_s: float = 0.5, port: int = 0) -> None:
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        *,
+        ready_delay_s: float = 0.5,
+        port: int = 0,
+        profile: str = SESSION_PLATFORM,
+    ) -> None:
+        if profile not in SUPPORTED_PROFILES:
+            raise ValueError(
+                f"the sandbox cannot replicate profile {profile!r} yet; supported: {', '.join(SUPPORTED_PROFILES)}"
+            )
+        self.profile = profile
         self.faults = faults if faults is not None else faults_from_env()
         self.ready_delay_s = ready_delay_s
         self._port = port
@@ -184,6 +199,7 @@ class Sandbox:
         env.update(
             {
                 "CANARY_ENVIRONMENT": SANDBOX_ENVIRONMENT,
+                "CANARY_PROFILE": self.profile,
                 "WEBORDINARY_BASE_URL": self.base_url,
                 "AWS_ENDPOINT_URL": self.aws_endpoint_url,
                 "AWS_REGION": res.region,

@@ -7,11 +7,12 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ for _k, _v in {
 }.items():
     os.environ.setdefault(_k, _v)
 
-READY_DELAY_S = 0.2
 HERMES_SERVICE = "webordinary-hermes-service"
 EDIT_SERVICE = "webordinary-edit-service"
 
@@ -73,12 +73,6 @@ class FakeControl:
 
     def route_for_path(self, path: str) -> str | None:
         return next((tg for pattern, tg in self.rules if fnmatch.fnmatchcase(path, pattern)), None)
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(Faults(), ready_delay_s=READY_DELAY_S) as sb:
-        yield sb
 
 
 class Platform:
@@ -122,10 +116,9 @@ class Platform:
 
 
 @pytest.fixture
-def platform(sandbox: Sandbox) -> Iterator[Platform]:
-    sandbox.reset()
-    yield Platform(sandbox)
-    sandbox.reset()
+def platform(sandbox: Sandbox) -> Platform:
+    """The test-wide sandbox (tests/conftest.py: one per worker, reset around each test)."""
+    return Platform(sandbox)
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float = 5.0, what: str = "condition") -> Any:
@@ -424,7 +417,7 @@ def test_container_never_ready(platform: Platform) -> None:
     platform.faults.enable("container_never_ready")
     sid = platform.activate()["sessionId"]
     wait_for(lambda: platform.edit_counts() == (1, 1), what="task running")
-    time.sleep(READY_DELAY_S)
+    time.sleep(platform.sandbox.ready_delay_s)
     api = requests.get(platform.url("/api/health"), timeout=5)
     assert api.status_code == 503
     assert api.headers["Content-Type"].startswith("application/json")  # from the container, not the ALB
@@ -481,6 +474,35 @@ def test_stopping_closes_open_websockets_with_going_away() -> None:
     finally:
         ws.close()
         http.stop()
+
+
+class BrokenControl(FakeControl):
+    def route_for_path(self, path: str) -> str | None:
+        raise ConnectionError("moto is gone")
+
+
+def test_a_broken_sandbox_answers_a_named_500_not_a_dropped_connection() -> None:
+    http = HttpSide(BrokenControl(), Faults())
+    http.start()
+    try:
+        resp = requests.get(http.base_url + "/hermes/health", timeout=5)
+        assert resp.status_code == 500
+        assert resp.headers["X-Sandbox-Error"] == "ConnectionError"
+    finally:
+        http.stop()
+
+
+def test_stop_ends_idle_keep_alive_connections_at_once() -> None:
+    http = HttpSide(FakeControl(), Faults())
+    http.start()
+    host, port = http.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        http.stop()
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # EOF, not a 65 s wait for the keep-alive timeout
+        assert time.monotonic() - started < 2
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -548,6 +570,7 @@ def test_environment_points_a_canary_at_the_sandbox(sandbox: Sandbox) -> None:
     assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("testing", "testing")
     assert env["AWS_EC2_METADATA_DISABLED"] == "true"
     assert env["CANARY_ENVIRONMENT"] == "sandbox"
+    assert env["CANARY_PROFILE"] == "session-platform"
     assert (env["ECS_CLUSTER"], env["HERMES_SERVICE"], env["EDIT_SERVICE"], env["SESSIONS_TABLE"]) == (
         "webordinary-edit-cluster",
         HERMES_SERVICE,
@@ -592,7 +615,7 @@ def test_reset_cancels_a_pending_edit_task(platform: Platform) -> None:
     platform.activate()
     assert platform.edit_counts() == (1, 0)
     platform.sandbox.reset()
-    time.sleep(READY_DELAY_S * 2)
+    time.sleep(platform.sandbox.ready_delay_s * 2)
     assert platform.edit_counts() == (0, 0)  # the scheduled "task started" did not fire into the fresh seed
 
 
@@ -623,6 +646,11 @@ def test_canary_side_faults_never_reach_the_platform(platform: Platform) -> None
     # WHEN Hermes writes a session THEN it does so straight to moto, unaffected
     sid = platform.activate()["sessionId"]
     assert len(platform.query_session(sid)) == 1
+
+
+def test_an_unreplicated_profile_is_refused_before_anything_boots() -> None:
+    with pytest.raises(ValueError, match="queue-platform"):
+        Sandbox(Faults(), profile="queue-platform")
 
 
 def _run_module(env_extra: dict[str, str]) -> subprocess.Popen[str]:
