@@ -1,0 +1,389 @@
+"""Deployment settings read from CDK context, validated up front (DESIGN §7).
+
+One ``EnvironmentConfig`` per (environment, region) stack. Top-level context keys are the defaults; each entry of
+the ``environments`` list overrides them. Target keys are the harness's own config keys (snake_case of the DESIGN §4
+environment variables), so a setting means the same thing in ``cdk.json``, a config file and the Lambda
+environment. Every error names the context key to fix, and nothing is synthesized.
+
+Values passed with ``cdk -c key=value`` arrive as strings, so numbers, booleans and lists are also accepted in
+their string forms ("15", "true", "a,b" or a JSON list).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from harness.contract import PROFILES, SESSION_PLATFORM, alarm_prefix
+from infra.catalogue import tiers_with_checks
+
+
+class InfraConfigError(ValueError):
+    """A context value is missing or invalid; the message names the context key."""
+
+
+# Context key -> Lambda environment variable (DESIGN §4). Absent or empty values are not set, so the harness
+# SKIPs the checks that need them with reason ``not_configured``.
+TARGET_ENV: dict[str, str] = {
+    "base_url": "WEBORDINARY_BASE_URL",
+    "hermes_url": "HERMES_URL",
+    "hermes_api_token_secret": "HERMES_API_TOKEN_SECRET",
+    "ecs_cluster": "ECS_CLUSTER",
+    "hermes_service": "HERMES_SERVICE",
+    "edit_service": "EDIT_SERVICE",
+    "sessions_table": "SESSIONS_TABLE",
+    "target_group_arns": "TARGET_GROUP_ARNS",
+    "load_balancer_arn": "LOAD_BALANCER_ARN",
+    "efs_file_system_id": "EFS_FILE_SYSTEM_ID",
+    "state_machine_arn": "STATE_MACHINE_ARN",
+    "queue_urls": "QUEUE_URLS",
+    "dlq_urls": "DLQ_URLS",
+    "site_urls": "SITE_URLS",
+    "site_buckets": "SITE_BUCKETS",
+    "ownership_table": "OWNERSHIP_TABLE",
+    "queue_name_prefix": "QUEUE_NAME_PREFIX",
+    "test_prefix": "TEST_PREFIX",
+    "test_client_id": "TEST_CLIENT_ID",
+    "container_ready_timeout_s": "CONTAINER_READY_TIMEOUT_S",
+    "session_expiry_timeout_s": "SESSION_EXPIRY_TIMEOUT_S",
+}
+_LIST_KEYS = frozenset({"target_group_arns", "queue_urls", "dlq_urls", "site_urls", "site_buckets"})
+_NUMBER_KEYS = frozenset({"container_ready_timeout_s", "session_expiry_timeout_s"})
+
+# Keys that only shape the deployment (not passed through as target settings).
+DEPLOY_KEYS: frozenset[str] = frozenset(
+    {
+        "name",
+        "region",
+        "account",
+        "profile",
+        "tiers",
+        "allow_destructive",
+        "probe_every_minutes",
+        "journey_every_minutes",
+        "sweeper_every_minutes",
+        "destructive_every_minutes",
+        "alarm_datapoints",
+        "alarm_evaluation_periods",
+        "alarm_email",
+        "log_retention_days",
+        "powertools_layer_version",
+        "maintenance_windows",
+        "vpc",
+        "hermes_api_token_kms_key_arn",
+        "extra_environment",
+    }
+)
+KNOWN_KEYS: frozenset[str] = DEPLOY_KEYS | frozenset(TARGET_ENV)
+
+# CloudWatch accepts these retention periods only.
+_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                   3288, 3653)
+# A schedule longer than half a day would need alarm windows beyond CloudWatch's one-day evaluation limit.
+MAX_SCHEDULE_MINUTES = 720
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_LAYER = re.compile(r"^(latest|\d+|\d+\.\d+\.\d+)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True)
+class VpcPlacement:
+    """Where the functions run when the targets are private: ids from context, never looked up."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...] = ()
+    availability_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Everything one (environment, region) stack needs."""
+
+    name: str
+    region: str
+    account: str | None
+    profile: str
+    tiers: tuple[str, ...]
+    allow_destructive: bool
+    schedule_minutes: Mapping[str, int]
+    alarm_datapoints: int
+    alarm_evaluation_periods: int
+    alarm_emails: tuple[str, ...]
+    log_retention_days: int
+    powertools_layer_version: str
+    maintenance_windows: tuple[Mapping[str, str], ...]
+    vpc: VpcPlacement | None
+    targets: Mapping[str, Any]
+    hermes_api_token_kms_key_arn: str | None = None
+    extra_environment: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def stack_name(self) -> str:
+        return f"WebordinaryCanary-{self.name}-{self.region}"
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of every physical name (functions, rules, alarms); regional names need no region."""
+        return alarm_prefix(self.name)
+
+    @property
+    def creates_sessions(self) -> bool:
+        """Journeys and destructive checks create synthetic sessions, so the sweeper must run too."""
+        return bool({"journey", "destructive"} & set(self.tiers))
+
+    def target(self, key: str) -> Any:
+        return self.targets.get(key)
+
+    def target_list(self, key: str) -> tuple[str, ...]:
+        value = self.targets.get(key)
+        return tuple(value) if value else ()
+
+
+def _as_int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise InfraConfigError(f"context {key!r}: expected a whole number, got {value!r}")
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError) as exc:
+        raise InfraConfigError(f"context {key!r}: expected a whole number, got {value!r}") from exc
+    if isinstance(value, float) and value != number:
+        raise InfraConfigError(f"context {key!r}: expected a whole number, got {value!r}")
+    if not low <= number <= high:
+        raise InfraConfigError(f"context {key!r}: {number} is outside {low}..{high}")
+    return number
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InfraConfigError(f"context {key!r}: expected true or false, got {value!r}")
+
+
+def _as_list(key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InfraConfigError(f"context {key!r}: not a valid JSON list: {exc}") from exc
+        else:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InfraConfigError(f"context {key!r}: expected a list of strings, got {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _as_str(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InfraConfigError(f"context {key!r}: expected a string, got {value!r}")
+    return value.strip() or None
+
+
+def _as_json(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else None
+        except json.JSONDecodeError as exc:
+            raise InfraConfigError(f"context {key!r}: not valid JSON: {exc}") from exc
+    return value
+
+
+def _windows(value: Any) -> tuple[Mapping[str, str], ...]:
+    """Same shape the harness accepts (CANARY_MAINTENANCE_WINDOWS): [{"start": ISO, "end": ISO}, ...] in UTC."""
+    value = _as_json("maintenance_windows", value)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InfraConfigError('context \'maintenance_windows\': expected a list of {"start": ISO, "end": ISO}')
+    windows = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"start", "end"}:
+            raise InfraConfigError(
+                f"context 'maintenance_windows': {item!r} must be {{\"start\": ISO-8601, \"end\": ISO-8601}}"
+            )
+        try:
+            start, end = (datetime.fromisoformat(str(item[k]).replace("Z", "+00:00")) for k in ("start", "end"))
+        except ValueError as exc:
+            raise InfraConfigError(f"context 'maintenance_windows': {exc}") from exc
+        if start.tzinfo is None or end.tzinfo is None:
+            raise InfraConfigError(f"context 'maintenance_windows': {item!r} needs a time zone (Z or +00:00)")
+        if end <= start:
+            raise InfraConfigError(f"context 'maintenance_windows': {item!r} ends before it starts")
+        windows.append({"start": str(item["start"]), "end": str(item["end"])})
+    return tuple(windows)
+
+
+def _vpc(value: Any) -> VpcPlacement | None:
+    value = _as_json("vpc", value)
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise InfraConfigError("context 'vpc': expected {\"vpc_id\": ..., \"subnet_ids\": [...]}")
+    unknown = sorted(set(value) - {"vpc_id", "subnet_ids", "security_group_ids", "availability_zones"})
+    if unknown:
+        raise InfraConfigError(f"context 'vpc': unknown key(s) {', '.join(unknown)}")
+    vpc_id = _as_str("vpc.vpc_id", value.get("vpc_id"))
+    subnets = _as_list("vpc.subnet_ids", value.get("subnet_ids"))
+    if not vpc_id or not vpc_id.startswith("vpc-"):
+        raise InfraConfigError(f"context 'vpc.vpc_id': {vpc_id!r} is not a VPC id (vpc-...)")
+    if not subnets or not all(s.startswith("subnet-") for s in subnets):
+        raise InfraConfigError(f"context 'vpc.subnet_ids': {subnets!r} must list subnet ids (subnet-...)")
+    groups = _as_list("vpc.security_group_ids", value.get("security_group_ids"))
+    if not all(g.startswith("sg-") for g in groups):
+        raise InfraConfigError(f"context 'vpc.security_group_ids': {groups!r} must list security group ids")
+    return VpcPlacement(vpc_id, subnets, groups, _as_list("vpc.availability_zones", value.get("availability_zones")))
+
+
+def _targets(merged: Mapping[str, Any]) -> dict[str, Any]:
+    targets: dict[str, Any] = {}
+    for key in TARGET_ENV:
+        raw = merged.get(key)
+        if key in _LIST_KEYS:
+            value: Any = _as_list(key, raw)
+        elif key in _NUMBER_KEYS:
+            value = None if raw in (None, "") else _as_int(key, raw, 1, 900)
+        else:
+            value = _as_str(key, raw)
+        if value not in (None, ()):
+            targets[key] = value
+    prefix = targets.get("test_prefix", "TEST_")
+    if not _PREFIX.match(prefix):
+        raise InfraConfigError(f"context 'test_prefix': {prefix!r} must be 2-32 letters, digits, '_', '-' or '.'")
+    targets["test_prefix"] = prefix
+    buckets, sites = targets.get("site_buckets", ()), targets.get("site_urls", ())
+    if buckets and len(buckets) != len(sites):
+        raise InfraConfigError("context 'site_buckets' must list one bucket per 'site_urls' entry, same order")
+    return targets
+
+
+def _tiers(merged: Mapping[str, Any], profile: str, allow_destructive: bool) -> tuple[str, ...]:
+    available = tiers_with_checks(profile)
+    if merged.get("tiers") in (None, "", []):
+        # Default: every non-destructive tier that has checks in this profile.
+        return tuple(t for t in available if t != "destructive")
+    tiers = _as_list("tiers", merged["tiers"])
+    for tier in tiers:
+        if tier not in available:
+            raise InfraConfigError(
+                f"context 'tiers': {tier!r} has no checks in profile {profile!r} (choose from {', '.join(available)})"
+            )
+    if "destructive" in tiers and not allow_destructive:
+        raise InfraConfigError(
+            "context 'tiers' lists 'destructive' but 'allow_destructive' is not true: the destructive tier changes "
+            "capacity and is meant for test environments; set both to schedule it"
+        )
+    if not tiers:
+        raise InfraConfigError("context 'tiers': schedule at least one tier")
+    return tuple(dict.fromkeys(tiers))
+
+
+def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> EnvironmentConfig:
+    """Validate one environment entry over the top-level defaults."""
+    unknown = sorted(set(entry) - KNOWN_KEYS)
+    if unknown:
+        raise InfraConfigError(f"environment entry has unknown key(s) {', '.join(map(repr, unknown))}")
+    merged = {**{k: v for k, v in defaults.items() if k in KNOWN_KEYS}, **entry}
+    name = _as_str("name", merged.get("name"))
+    if not name or not _NAME.match(name):
+        raise InfraConfigError(f"context 'name': {name!r} must be 1-24 lower-case letters, digits or '-'")
+    region = _as_str("region", merged.get("region"))
+    if not region or not _REGION.match(region):
+        raise InfraConfigError(f"context 'region' of environment {name!r}: {region!r} is not an AWS region")
+    account = _as_str("account", merged.get("account"))
+    if account is not None and not _ACCOUNT.match(account):
+        raise InfraConfigError(f"context 'account' of environment {name!r}: {account!r} is not a 12-digit id")
+    profile = _as_str("profile", merged.get("profile")) or SESSION_PLATFORM
+    if profile not in PROFILES:
+        raise InfraConfigError(f"context 'profile': {profile!r} is not one of {', '.join(PROFILES)}")
+    allow_destructive = _as_bool("allow_destructive", merged.get("allow_destructive", False))
+    tiers = _tiers(merged, profile, allow_destructive)
+    defaults_minutes = {"probe": 15, "journey": 60, "sweeper": 60, "destructive": 720}
+    schedule = {
+        kind: _as_int(f"{kind}_every_minutes", merged.get(f"{kind}_every_minutes", default), 1,
+                      MAX_SCHEDULE_MINUTES)
+        for kind, default in defaults_minutes.items()
+    }
+    evaluation = _as_int("alarm_evaluation_periods", merged.get("alarm_evaluation_periods", 3), 1, 10)
+    datapoints = _as_int("alarm_datapoints", merged.get("alarm_datapoints", 2), 1, evaluation)
+    emails = _as_list("alarm_email", merged.get("alarm_email"))
+    for email in emails:
+        if not _EMAIL.match(email):
+            raise InfraConfigError(f"context 'alarm_email': {email!r} is not an e-mail address")
+    retention = _as_int("log_retention_days", merged.get("log_retention_days", 30), 1, 3653)
+    if retention not in _RETENTION_DAYS:
+        raise InfraConfigError(
+            f"context 'log_retention_days': {retention} is not a CloudWatch retention "
+            f"({', '.join(map(str, _RETENTION_DAYS))})"
+        )
+    layer = str(merged.get("powertools_layer_version", "27")).strip()
+    if not _LAYER.match(layer):
+        raise InfraConfigError(
+            f"context 'powertools_layer_version': {layer!r} must be a layer version number, a release (3.23.0) "
+            "or 'latest'"
+        )
+    extra = _as_json("extra_environment", merged.get("extra_environment")) or {}
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and _ENV_NAME.match(k) and isinstance(v, str) for k, v in extra.items()
+    ):
+        raise InfraConfigError("context 'extra_environment': expected {\"UPPER_CASE_NAME\": \"string\", ...}")
+    kms = _as_str("hermes_api_token_kms_key_arn", merged.get("hermes_api_token_kms_key_arn"))
+    if kms is not None and not kms.startswith("arn:"):
+        raise InfraConfigError(f"context 'hermes_api_token_kms_key_arn': {kms!r} is not a KMS key ARN")
+    return EnvironmentConfig(
+        name=name,
+        region=region,
+        account=account,
+        profile=profile,
+        tiers=tiers,
+        allow_destructive=allow_destructive,
+        schedule_minutes=schedule,
+        alarm_datapoints=datapoints,
+        alarm_evaluation_periods=evaluation,
+        alarm_emails=emails,
+        log_retention_days=retention,
+        powertools_layer_version=layer,
+        maintenance_windows=_windows(merged.get("maintenance_windows")),
+        vpc=_vpc(merged.get("vpc")),
+        targets=_targets(merged),
+        hermes_api_token_kms_key_arn=kms,
+        extra_environment=dict(extra),
+    )
+
+
+def environments_from_context(get: Callable[[str], Any]) -> tuple[EnvironmentConfig, ...]:
+    """All stacks to build: the ``environments`` list, or one environment from the top-level keys."""
+    defaults = {key: get(key) for key in KNOWN_KEYS if get(key) is not None}
+    entries = _as_json("environments", get("environments"))
+    if entries in (None, []):
+        entries = [{}]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InfraConfigError("context 'environments': expected a list of objects ({\"name\": ..., \"region\": ...})")
+    configs = tuple(environment_config(defaults, entry) for entry in entries)
+    seen: set[str] = set()
+    for cfg in configs:
+        if cfg.stack_name in seen:
+            raise InfraConfigError(f"context 'environments': {cfg.name!r} in {cfg.region} is listed twice")
+        seen.add(cfg.stack_name)
+    return configs
+

@@ -1,0 +1,194 @@
+"""The operators' dashboard (DESIGN §6): alarm status, pass rate, latencies, readiness, cost, Lambda health, and
+the latest failures from the logs.
+
+Metrics use the contract's exact dimension sets, like the alarms, so every line has data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from harness.contract import (
+    CANARY_ERRORS,
+    CHECK_DURATION,
+    CHECK_PASSED,
+    CHECKS_FAILED,
+    CONTAINER_READY_LATENCY,
+    ESTIMATED_RUN_COST,
+    LEAKED_SESSIONS,
+    NAMESPACE,
+    PREVIEW_LATENCY,
+    RUN_PASSED,
+    SESSION_ACTIVATE_LATENCY,
+    WEBSOCKET_CONNECT_LATENCY,
+    check_dimensions,
+    container_ready_dimensions,
+)
+from harness.contract import (
+    run_dimensions as run_dims,
+)
+from infra.alarms import DURATION_WARN_FRACTION, CanaryAlarms, dashboard_name
+from infra.canary_function import CanaryFunction
+from infra.catalogue import checks_for, tier_of
+from infra.config import EnvironmentConfig
+
+PERCENTILES = ("p50", "p90", "p99")
+LIFECYCLE = "session.lifecycle"
+
+# Logs Insights over the canary functions: the handler logs one JSON line per check (check, outcome, reason,
+# detail) and Powertools' level; correlation_id is the run id.
+LATEST_FAILURES_QUERY = (
+    "fields @timestamp, check, outcome, reason, detail, correlation_id, @logStream",
+    'filter outcome in ["FAILED", "ERROR", "INCOMPLETE"] or level = "ERROR"',
+    "sort @timestamp desc",
+    "limit 50",
+)
+
+
+def _metric(name: str, dimensions: Mapping[str, str], statistic: str, minutes: int, label: str) -> cw.Metric:
+    return cw.Metric(namespace=NAMESPACE, metric_name=name, dimensions_map=dict(dimensions), statistic=statistic,
+                     period=cdk.Duration.minutes(minutes), label=label)
+
+
+class CanaryDashboard(Construct):
+    """One dashboard per (environment, region) stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cfg: EnvironmentConfig,
+        functions: Mapping[str, CanaryFunction],
+        alarms: CanaryAlarms,
+        schedule_dlq: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        env = cfg.name
+        checks = checks_for(cfg.profile, cfg.tiers)
+        every = {c: functions[tier_of(c)].every_minutes for c in checks}
+        fastest = min(f.every_minutes for k, f in functions.items() if k != "sweeper")
+        canary_fns = [f for k, f in functions.items() if k != "sweeper"]
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=dashboard_name(cfg),
+                                      default_interval=cdk.Duration.days(1))
+        schedules = ", ".join(f"{k} every {f.every_minutes} min" for k, f in functions.items())
+        self.dashboard.add_widgets(cw.TextWidget(
+            markdown=(f"## Webordinary canary: {env} ({cfg.region})\nProfile `{cfg.profile}`; {schedules}. "
+                      "Alarm descriptions are the runbooks; reproduce a check locally with "
+                      "`canary run --check <id>`."),
+            width=24, height=2,
+        ))
+        self.dashboard.add_widgets(cw.AlarmStatusWidget(
+            title="Alarms", alarms=list(alarms.all), width=24, height=6,
+            sort_by=cw.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+        ))
+        # Metric ids must be unique per graph: p0, p1, ... in catalogue order.
+        pass_rate = [
+            cw.MathExpression(expression=f"100 * p{i}", label=c, period=cdk.Duration.minutes(every[c]),
+                              using_metrics={f"p{i}": _metric(CHECK_PASSED, check_dimensions(env, c), "Average",
+                                                              every[c], c)})
+            for i, c in enumerate(checks)
+        ]
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Pass rate per check (%)", left=pass_rate, width=12, height=8,
+                           left_y_axis=cw.YAxisProps(min=0, max=100, show_units=False), legend_position=
+                           cw.LegendPosition.RIGHT),
+            cw.GraphWidget(
+                title="Runs",
+                left=[cw.MathExpression(expression="100 * runs", label="run pass rate (%)",
+                                        period=cdk.Duration.minutes(fastest),
+                                        using_metrics={"runs": _metric(RUN_PASSED, run_dims(env), "Average",
+                                                                       fastest, "RunPassed")})],
+                right=[_metric(CHECKS_FAILED, run_dims(env), "Sum", fastest, "checks failed"),
+                       _metric(CANARY_ERRORS, run_dims(env), "Sum", fastest, "canary errors")],
+                left_y_axis=cw.YAxisProps(min=0, max=100, show_units=False),
+                right_y_axis=cw.YAxisProps(min=0, show_units=False), width=12, height=8,
+            ),
+        )
+        self.dashboard.add_widgets(*[
+            cw.GraphWidget(title=f"Check duration {p} (ms)", width=8, height=8,
+                           left=[_metric(CHECK_DURATION, check_dimensions(env, c), p, every[c], c) for c in checks],
+                           left_y_axis=cw.YAxisProps(min=0, show_units=False),
+                           legend_position=cw.LegendPosition.BOTTOM)
+            for p in PERCENTILES
+        ])
+        if LIFECYCLE in checks:
+            self.dashboard.add_widgets(*self._journey_widgets(env, every[LIFECYCLE]))
+        self.dashboard.add_widgets(*self._cost_and_hygiene(env, functions, schedule_dlq))
+        self.dashboard.add_widgets(*self._lambda_health(functions))
+        self.dashboard.add_widgets(cw.LogQueryWidget(
+            title="Latest failures (canary logs)",
+            log_group_names=[f.log_group_name for f in canary_fns],
+            query_lines=list(LATEST_FAILURES_QUERY),
+            view=cw.LogQueryVisualizationType.TABLE,
+            width=24, height=8,
+        ))
+
+    @staticmethod
+    def _journey_widgets(env: str, minutes: int) -> Sequence[cw.IWidget]:
+        lifecycle = check_dimensions(env, LIFECYCLE)
+        key = [(SESSION_ACTIVATE_LATENCY, "activate"), (PREVIEW_LATENCY, "preview"),
+               (WEBSOCKET_CONNECT_LATENCY, "websocket")]
+        latencies = [_metric(name, lifecycle, p, minutes, f"{label} {p}") for name, label in key for p in PERCENTILES]
+        ready = [
+            _metric(CONTAINER_READY_LATENCY, container_ready_dimensions(env, start), p, minutes, f"{start} {p}")
+            for start in ("cold", "warm") for p in PERCENTILES
+        ]
+        return (
+            cw.GraphWidget(title="Journey step latency p50/p90/p99 (ms)", left=latencies, width=12, height=8,
+                           left_y_axis=cw.YAxisProps(min=0, show_units=False)),
+            cw.GraphWidget(title="Edit container ready: cold vs warm (ms)", left=ready, width=12, height=8,
+                           left_y_axis=cw.YAxisProps(min=0, show_units=False)),
+        )
+
+    @staticmethod
+    def _cost_and_hygiene(env: str, functions: Mapping[str, CanaryFunction],
+                          schedule_dlq: sqs.IQueue) -> Sequence[cw.IWidget]:
+        day = cdk.Duration.days(1)
+        widgets: list[cw.IWidget] = [
+            cw.GraphWidget(
+                title="Estimated canary cost per day (USD)", width=8, height=6, period=day,
+                left=[cw.Metric(namespace=NAMESPACE, metric_name=ESTIMATED_RUN_COST, dimensions_map=run_dims(env),
+                                statistic="Sum", period=day, label="USD per day")],
+                left_y_axis=cw.YAxisProps(min=0, show_units=False), view=cw.GraphWidgetView.BAR,
+            ),
+        ]
+        if "sweeper" in functions:
+            widgets.append(cw.GraphWidget(
+                title="Leaked synthetic sessions", width=8, height=6,
+                left=[_metric(LEAKED_SESSIONS, run_dims(env), "Maximum", functions["sweeper"].every_minutes,
+                              "leaked")],
+                left_y_axis=cw.YAxisProps(min=0, show_units=False),
+            ))
+        widgets.append(cw.GraphWidget(
+            title="Undelivered scheduled runs (DLQ)", width=8, height=6,
+            left=[schedule_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
+                                                                            label="messages")],
+            left_y_axis=cw.YAxisProps(min=0, show_units=False),
+        ))
+        return widgets
+
+    @staticmethod
+    def _lambda_health(functions: Mapping[str, CanaryFunction]) -> Sequence[cw.IWidget]:
+        counts: list[cw.IMetric] = []
+        durations: list[cw.IMetric] = []
+        limits: list[cw.HorizontalAnnotation] = []
+        for kind, fn in functions.items():
+            counts += [fn.function.metric_invocations(statistic="Sum", label=f"{kind} invocations"),
+                       fn.function.metric_errors(statistic="Sum", label=f"{kind} errors"),
+                       fn.function.metric_throttles(statistic="Sum", label=f"{kind} throttles")]
+            durations.append(fn.function.metric_duration(statistic="Maximum", label=f"{kind} max"))
+            limits.append(cw.HorizontalAnnotation(value=fn.timeout_s * 1000 * DURATION_WARN_FRACTION,
+                                                  label=f"{kind} {int(DURATION_WARN_FRACTION * 100)}% of timeout"))
+        return (
+            cw.GraphWidget(title="Lambda invocations, errors, throttles", left=counts, width=12, height=6,
+                           left_y_axis=cw.YAxisProps(min=0, show_units=False)),
+            cw.GraphWidget(title="Lambda duration vs timeout (ms)", left=durations, left_annotations=limits,
+                           width=12, height=6, left_y_axis=cw.YAxisProps(min=0, show_units=False)),
+        )

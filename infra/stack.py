@@ -1,0 +1,106 @@
+"""One canary stack per (environment, region): functions and schedules, alarms, SNS topic, dashboard."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from harness.contract import selftest_alarm_name
+from infra.alarms import CanaryAlarms, dashboard_name
+from infra.canary_function import SPECS, CanaryFunction
+from infra.catalogue import TIER_ORDER
+from infra.config import EnvironmentConfig
+from infra.dashboard import CanaryDashboard
+from infra.nag import acknowledge
+from infra.packaging import lambda_code
+from infra.permissions import Arns
+
+POWERTOOLS_ACCOUNT = "017000801446"
+
+
+def powertools_layer(scope: Construct, cfg: EnvironmentConfig) -> lambda_.ILayerVersion:
+    """The public Powertools layer (python3.12, arm64): a pinned layer version, or a release or ``latest``
+    resolved at deploy time from Powertools' public SSM parameters."""
+    version = cfg.powertools_layer_version
+    if version.isdigit():
+        arn = (f"arn:{cdk.Stack.of(scope).partition}:lambda:{cfg.region}:{POWERTOOLS_ACCOUNT}:layer:"
+               f"AWSLambdaPowertoolsPythonV3-python312-arm64:{version}")
+    else:
+        arn = ssm.StringParameter.value_for_string_parameter(
+            scope, f"/aws/service/powertools/python/arm64/python3.12/{version}"
+        )
+    return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
+
+
+class CanaryStack(cdk.Stack):
+    """Everything one environment needs in one region; names derive from the environment."""
+
+    def __init__(self, scope: Construct, cfg: EnvironmentConfig) -> None:
+        super().__init__(
+            scope,
+            cfg.stack_name,
+            env=cdk.Environment(account=cfg.account, region=cfg.region),
+            description=f"Webordinary canary for {cfg.name} ({cfg.profile}) in {cfg.region}",
+        )
+        self.cfg = cfg
+        cdk.Tags.of(self).add("project", "webordinary-canary")
+        cdk.Tags.of(self).add("canary-environment", cfg.name)
+
+        self.topic = sns.Topic(self, "Alerts", topic_name=f"{cfg.prefix}-alerts",
+                               display_name=f"Webordinary canary {cfg.name}", enforce_ssl=True)
+        # Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed
+        # SNS key, and the notifications carry alarm names and states only (cdk-nag 3's AwsSolutions no longer
+        # flags it).
+        for email in cfg.alarm_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+        self.schedule_dlq = sqs.Queue(
+            self,
+            "ScheduleDlq",
+            queue_name=f"{cfg.prefix}-schedule-dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(self.schedule_dlq, "AwsSolutions-SQS3",
+                    "this queue is itself the dead-letter queue of the EventBridge schedule targets")
+
+        arns = Arns(self, cfg)
+        code = lambda_code()
+        layer = powertools_layer(self, cfg)
+        selftest_name = selftest_alarm_name(cfg.name)
+        kinds = [t for t in TIER_ORDER if t in cfg.tiers] + (["sweeper"] if cfg.creates_sessions else [])
+        self.functions: dict[str, CanaryFunction] = {}
+        for kind in kinds:
+            every = cfg.schedule_minutes[kind]
+            self.functions[kind] = CanaryFunction(
+                self,
+                kind.capitalize(),
+                cfg=cfg,
+                spec=SPECS[kind],
+                every_minutes=every,
+                code=code,
+                layer=layer,
+                dead_letter_queue=self.schedule_dlq,
+                arns=arns,
+                selftest_alarm_name=selftest_name if kind == "probe" else None,
+                selftest_alarm_arn=arns.alarm(selftest_name) if kind == "probe" else None,
+            )
+
+        self.alarms = CanaryAlarms(self, "Alarms", cfg=cfg, functions=self.functions,
+                                   schedule_dlq=self.schedule_dlq, topic=self.topic)
+        self.dashboard = CanaryDashboard(self, "Dashboard", cfg=cfg, functions=self.functions, alarms=self.alarms,
+                                         schedule_dlq=self.schedule_dlq)
+
+        cdk.CfnOutput(self, "AlertTopicArn", value=self.topic.topic_arn,
+                      description="SNS topic of every canary alarm; subscribe on-call here")
+        cdk.CfnOutput(self, "DashboardName", value=dashboard_name(cfg))
+        cdk.CfnOutput(self, "SelfTestAlarmName", value=selftest_name,
+                      description="drive it with `canary selftest` to prove alarm -> SNS -> e-mail")
+        for kind, fn in self.functions.items():
+            cdk.CfnOutput(self, f"{kind.capitalize()}FunctionName", value=fn.function_name)
