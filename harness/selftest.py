@@ -11,6 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from harness.aws import classify_aws_error
 from harness.config import CanaryConfig
 from harness.contract import selftest_alarm_name
 from harness.deadline import Deadline, poll_until
@@ -22,6 +25,15 @@ def _state(cloudwatch: Any, name: str) -> dict[str, Any]:
     return alarms[0] if alarms else {}
 
 
+def _executed_actions(cloudwatch: Any, name: str, since: datetime) -> list[str] | None:
+    """What CloudWatch says it did with the alarm's actions (evidence only; None if it cannot be read)."""
+    try:
+        history = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action", StartDate=since)
+    except (ClientError, BotoCoreError):
+        return None
+    return [str(h.get("HistorySummary", "")) for h in history.get("AlarmHistoryItems", [])]
+
+
 def _is(target: str) -> Callable[[str], bool]:
     return lambda state: state == target
 
@@ -30,6 +42,14 @@ def run_selftest(cloudwatch: Any, config: CanaryConfig, *, alarm_name: str | Non
                  timeout_s: float = 60.0, interval_s: float = 2.0) -> dict[str, Any]:
     """ALARM then OK; returns a JSON-able result with ``ok`` and what was observed."""
     name = alarm_name or selftest_alarm_name(config.environment)
+    try:
+        return _drive(cloudwatch, name, timeout_s=timeout_s, interval_s=interval_s)
+    except (ClientError, BotoCoreError) as exc:
+        verdict = classify_aws_error(exc)
+        return {"ok": False, "alarm": name, "reason": verdict.reason.value, "message": verdict.message}
+
+
+def _drive(cloudwatch: Any, name: str, *, timeout_s: float, interval_s: float) -> dict[str, Any]:
     deadline = Deadline.after(timeout_s * 2 + 10)
     started = datetime.now(UTC)
     alarm = _state(cloudwatch, name)
@@ -49,8 +69,7 @@ def run_selftest(cloudwatch: Any, config: CanaryConfig, *, alarm_name: str | Non
     except Verdict as exc:
         result.update(ok=False, message=exc.message)
         return result
-    history = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action", StartDate=started)
-    executed = [h.get("HistorySummary", "") for h in history.get("AlarmHistoryItems", [])]
+    executed = _executed_actions(cloudwatch, name, started)
     result["executed_actions"] = executed
     problems = []
     if not actions:
@@ -60,7 +79,7 @@ def run_selftest(cloudwatch: Any, config: CanaryConfig, *, alarm_name: str | Non
     result["ok"] = not problems
     result["message"] = "; ".join(problems) or (
         "alarm went to ALARM and back to OK; check the subscribed inbox for both notifications"
-        + ("" if executed else " (CloudWatch reported no executed actions yet)"))
+        + ("" if executed else " (CloudWatch reported no executed actions)"))
     return result
 
 

@@ -36,6 +36,8 @@ from xml.sax.saxutils import escape
 import boto3
 from botocore.config import Config
 
+from harness.contract import NAMESPACE as CANARY_NAMESPACE
+from harness.contract import selftest_alarm_name
 from sandbox.control import SeededResources
 from sandbox.faults import Faults
 
@@ -51,6 +53,9 @@ EFS_ACCESS_POINT_PATH = "/clients"
 METRIC_NAMESPACE = "Webordinary/EditSessions"
 METRIC_NAME = "ActiveSessionCount"
 METRIC_ENVIRONMENT = "production"
+# The canary's own environment name in the sandbox (its metric dimension and alarm names).
+CANARY_ENVIRONMENT = "sandbox"
+SELFTEST_TOPIC = "webordinary-canary-sandbox-alarms"
 CERTIFICATE_DOMAIN = "*.webordinary.com"
 
 HERMES_TG = "hermes-api-tg"
@@ -260,6 +265,7 @@ class AwsSandbox:
             self._active_sessions = 0
             self._reconcile()
             self._publish(0)
+            self._reset_selftest_alarm()
 
     # -- URLs, clients ---------------------------------------------------------------------------------
 
@@ -717,7 +723,24 @@ class AwsSandbox:
             },
         )
         self._publish(0)
+        self._seed_selftest_alarm()
         return self._resources
+
+    def _seed_selftest_alarm(self) -> None:
+        """The canary stack's alert-path self-test alarm and its SNS topic, as the CDK app deploys them."""
+        topic_arn = self.client("sns").create_topic(Name=SELFTEST_TOPIC)["TopicArn"]
+        self.client("cloudwatch").put_metric_alarm(
+            AlarmName=selftest_alarm_name(CANARY_ENVIRONMENT), Namespace=CANARY_NAMESPACE,
+            MetricName="AlertPathSelfTest", Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+            ActionsEnabled=True, AlarmActions=[topic_arn], OKActions=[topic_arn],
+            AlarmDescription="Driven only by `canary selftest` (SetAlarmState) to prove alarm -> SNS -> email.",
+        )
+        self.resources.extra["selftest_topic_arn"] = topic_arn
+
+    def _reset_selftest_alarm(self) -> None:
+        self.client("cloudwatch").set_alarm_state(AlarmName=selftest_alarm_name(CANARY_ENVIRONMENT),
+                                                  StateValue="OK", StateReason="sandbox reset")
 
     def _put_platform_session(self) -> None:
         ddb = self.client("dynamodb")
