@@ -259,9 +259,10 @@ class Journey:
                                   interval_s=0.5, max_interval_s=2.0)
         ready_ms = (time.perf_counter() - origin) * 1000
         self.ctx.evidence[f"{step}_status"] = response.status
+        if since is None:
+            self.data.record_ready(session.session_id, ready_ms)
         if key_latency:
             self.ctx.record_latency(contract.CONTAINER_READY_LATENCY, ready_ms)
-            self.data.record_ready(session.session_id, ready_ms)
         return ready_ms
 
     def preview(self, session: JourneySession, *, step: str = "preview", key_latency: bool = False) -> HttpResponse:
