@@ -476,6 +476,33 @@ def test_stopping_closes_open_websockets_with_going_away() -> None:
         http.stop()
 
 
+def test_idle_websocket_is_closed_after_the_alb_idle_timeout() -> None:
+    http = HttpSide(FakeControl(), Faults())
+    http.alb.idle_timeout_s = 0.3
+    http.start()
+    try:
+        with connect(http.base_url.replace("http://", "ws://") + "/ws/hmr", open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5)) == {"type": "connected"}
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+            assert ws.close_code == 1001
+    finally:
+        http.stop()
+
+
+def test_a_malformed_upgrade_is_rejected_by_the_websocket_handshake() -> None:
+    http = HttpSide(FakeControl(), Faults())
+    http.start()
+    try:
+        # no Sec-WebSocket-Key / Version: websockets' handshake answers 400
+        resp = requests.get(
+            http.base_url + "/ws/hmr", headers={"Upgrade": "websocket", "Connection": "Upgrade"}, timeout=5
+        )
+        assert resp.status_code == 400
+    finally:
+        http.stop()
+
+
 class BrokenControl(FakeControl):
     def route_for_path(self, path: str) -> str | None:
         raise ConnectionError("moto is gone")
