@@ -356,6 +356,7 @@ class _AlbHttpServer(ThreadingHTTPServer):
 
 class _AlbRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real ALB
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
     server_version = "sandbox-alb"
     timeout = 65  # idle keep-alive connections end, as behind a real ALB (60 s idle timeout)
     server: _AlbHttpServer
