@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 from websockets.sync.client import connect as ws_connect
 
@@ -130,20 +131,35 @@ class HttpClient:
 
     def _read_capped(self, response: requests.Response, url: str, call_deadline: Deadline, budget: float,
                      run_limited: bool) -> bytes:
+        """Read the body in the pieces that arrive, each socket read bounded by the time left.
+
+        ``iter_content`` blocks until a whole chunk is in, and its read timeout restarts with every byte, so a
+        server dripping one byte at a time held the probe far past its budget; ``read1`` returns what is there.
+        """
         chunks: list[bytes] = []
         size = 0
+        raw = response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
         try:
-            for chunk in response.iter_content(_CHUNK):
+            while True:
+                if call_deadline.expired:
+                    raise self._timeout(url, budget, run_limited, "while reading the body")
+                if sock is not None:
+                    sock.settimeout(max(0.001, call_deadline.remaining()))
+                chunk = raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     raise CheckFailed(Reason.BODY_TOO_LARGE,
                                       f"{url} sent more than {self.max_body_bytes} bytes; read stopped",
                                       {"url": url, "limit_bytes": self.max_body_bytes})
                 chunks.append(chunk)
-                if call_deadline.expired:
-                    raise self._timeout(url, budget, run_limited, "while reading the body")
-        except requests.exceptions.RequestException as exc:
-            raise self._transport_verdict(exc, url, budget, run_limited) from exc
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            raise self._timeout(url, budget, run_limited, "while reading the body") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientFailure(Reason.CONNECTION_ERROR, f"connection to {url} broke while reading the body: "
+                                   f"{type(exc).__name__}", {"url": url, "error": type(exc).__name__}) from exc
         return b"".join(chunks)
 
     @staticmethod
