@@ -11,6 +11,7 @@ registered with the log redactor before anything can log it.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -34,6 +35,7 @@ SECRET_MAX_AGE_S = 300
 # cleanup reserve inside what is left).
 FLUSH_RESERVE_S = 3.0
 TOKEN_SECRET_ENV = "HERMES_API_TOKEN_SECRET"
+_MAX_EVIDENCE_CHARS = 4000
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
@@ -61,13 +63,20 @@ _LOG_LEVEL = {
 
 
 def observe_result(result: CheckResult) -> None:
-    """One structured log line and one X-Ray subsegment per finished check (called by the runner)."""
-    getattr(logger, _LOG_LEVEL[result.outcome])(
-        f"{result.id} {result.outcome.value}" + (f" ({result.reason.value})" if result.reason else ""),
-        extra={"check": result.id, "outcome": result.outcome.value,
-               "reason": result.reason.value if result.reason else None, "duration_ms": result.duration_ms,
-               "retries": result.retries, "detail": result.message[:500]},
-    )
+    """One structured log line and one X-Ray subsegment per finished check (called by the runner).
+
+    Verdicts that need a look (DEGRADED, FAILED, ERROR) carry their evidence, already redacted by the runner
+    and bounded here, so the dashboard's Logs Insights widget shows why without opening the report.
+    """
+    fields: dict[str, Any] = {
+        "check": result.id, "outcome": result.outcome.value, "reason": result.reason.value if result.reason else None,
+        "duration_ms": result.duration_ms, "retries": result.retries, "detail": result.message[:500]}
+    if result.outcome in (Outcome.DEGRADED, Outcome.FAILED, Outcome.ERROR) and result.evidence:
+        evidence = json.dumps(result.evidence, default=str)
+        fields["evidence"] = dict(result.evidence) if len(evidence) <= _MAX_EVIDENCE_CHARS else (
+            evidence[:_MAX_EVIDENCE_CHARS] + "...")
+    summary = f"{result.id} {result.outcome.value}" + (f" ({result.reason.value})" if result.reason else "")
+    getattr(logger, _LOG_LEVEL[result.outcome])(summary, extra=fields)
     _trace_result(result)
 
 
