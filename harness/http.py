@@ -11,7 +11,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,8 @@ class HttpClient:
         self._verify: bool | str = ca_bundle or True
         self.max_body_bytes = max_body_bytes
         self._auth: list[tuple[str, dict[str, str]]] = []
+        # requests keeps every header on a same-host redirect: re-scope the add_auth headers at each hop.
+        self._session.rebuild_auth = self._rebuild_auth(self._session.rebuild_auth)  # type: ignore[method-assign]
 
     def add_auth(self, url_prefix: str, headers: Mapping[str, str]) -> None:
         """Send ``headers`` (e.g. the Hermes bearer token) only to URLs under ``url_prefix``."""
@@ -97,6 +99,20 @@ class HttpClient:
                 merged.update(extra)
         merged.update(headers or {})
         return merged
+
+    def _rebuild_auth(self, rebuild: Callable[[requests.PreparedRequest, requests.Response], None]
+                      ) -> Callable[[requests.PreparedRequest, requests.Response], None]:
+        def scoped(prepared: requests.PreparedRequest, response: requests.Response) -> None:
+            rebuild(prepared, response)
+            allowed = self._headers_for(str(prepared.url), None)
+            for _prefix, extra in self._auth:
+                for name in extra:
+                    if name in allowed:
+                        prepared.headers[name] = allowed[name]
+                    else:
+                        prepared.headers.pop(name, None)
+
+        return scoped
 
     def request(self, method: str, url: str, *, deadline: Deadline, timeout_s: float,
                 json_body: Any = None, headers: Mapping[str, str] | None = None,
