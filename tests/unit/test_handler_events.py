@@ -352,9 +352,9 @@ def test_an_invalid_config_names_the_variable_and_keeps_the_environment_dimensio
 
 
 def test_importing_the_handlers_leaves_the_rarely_needed_modules_unloaded() -> None:
-    """Cold start: the secrets provider, the sweep and the harness app are imported when first needed."""
+    """Cold start: the secrets provider, the harness app and the run lock are imported when first needed."""
     code = ("import sys, handlers.canary, handlers.sweeper; "
-            "print(sorted(m for m in ('aws_lambda_powertools.utilities.parameters', 'harness.sweeper', "
+            "print(sorted(m for m in ('aws_lambda_powertools.utilities.parameters', "
             "'harness.app', 'harness.run_lock') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
