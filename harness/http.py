@@ -17,8 +17,6 @@ from typing import Any
 
 import requests
 import urllib3
-from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
-from websockets.sync.client import connect as ws_connect
 
 from harness.deadline import Deadline
 from harness.errors import CheckFailed, DeadlineExceeded, TransientFailure
@@ -208,6 +206,11 @@ class HttpClient:
     def websocket_hello(self, url: str, *, deadline: Deadline, timeout_s: float,
                         headers: Mapping[str, str] | None = None) -> tuple[str, float, float]:
         """Open a WebSocket, wait for the first server message; returns (message, connect_ms, first_msg_ms)."""
+        # Imported here: only journeys open WebSockets, and the probe functions' cold start should not pay for
+        # websockets (and the asyncio it pulls in): see bench/cold_start.py.
+        from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
+        from websockets.sync.client import connect as ws_connect
+
         budget, run_limited = deadline.bound(timeout_s, f"WebSocket {url}")
         started = time.perf_counter()
         ssl_context = None
