@@ -1,0 +1,266 @@
+"""Cold start: importing the Lambda handler module in a fresh interpreter, against ``import boto3`` alone.
+
+Target: the handler's import costs at most 1.3x ``import boto3`` (which every Python Lambda that calls AWS pays).
+Both are imported in fresh interpreters, interleaved, N times; the figure is the ratio of the medians.
+
+The child processes look like a Lambda container as far as import-time behaviour goes: ``LAMBDA_TASK_ROOT`` and
+``AWS_LAMBDA_FUNCTION_NAME`` are set (outside Lambda the X-Ray SDK builds a centralized sampler with two botocore
+clients at import, 0.2 s that Lambda never pays; inside, Powertools' Tracer is enabled and patches modules).
+
+Bytecode is controlled with a private ``PYTHONPYCACHEPREFIX``, so the result does not depend on which
+``__pycache__`` directories happen to exist:
+- *as bundled*: the Lambda asset is built with ``pip --no-compile`` and source-only project packages, and the
+  task root is read-only, so those modules (harness, handlers, requests, websockets, ...) are compiled at every
+  cold start; boto3 (runtime) and Powertools (layer) load from bytecode. This is the judged figure.
+- *precompiled*: every module from bytecode: what a ``compileall`` step in the bundling would give.
+The baseline (``import boto3``) always loads from bytecode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import (
+    PROJECT_ROOT,
+    BenchmarkUnavailable,
+    Figure,
+    format_samples,
+    interleave,
+    median,
+    offline_env,
+    print_figures,
+    ratio,
+)
+
+HANDLER_MODULE = "handlers.canary"
+# If the handler module does not exist yet: what it would be made of (clearly labelled in the output).
+FALLBACK_IMPORT = "harness.app, aws_lambda_powertools.logging, aws_lambda_powertools.metrics, aws_lambda_powertools.tracing"
+BASELINE_IMPORT = "boto3"
+TARGET_RATIO = 1.3
+DEFAULT_REPETITIONS = 7
+CHILD_TIMEOUT_S = 60.0
+REQUIREMENTS = PROJECT_ROOT / "infra" / "lambda-requirements.txt"
+PROJECT_PACKAGES = ("harness", "handlers")
+_DEFAULT_ASSET_DEPS = ("requests", "urllib3", "idna", "certifi", "charset_normalizer", "websockets")
+
+LAMBDA_LIKE_ENV: dict[str, str] = {
+    "AWS_LAMBDA_FUNCTION_NAME": "webordinary-canary-bench",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+    "LAMBDA_TASK_ROOT": str(PROJECT_ROOT),
+    "POWERTOOLS_SERVICE_NAME": "webordinary-canary",
+    "POWERTOOLS_METRICS_NAMESPACE": "Webordinary/Canary",
+    "CANARY_ENVIRONMENT": "bench",
+}
+# Test settings that would make the import lighter than on Lambda (tracing is active there).
+_NOT_ON_LAMBDA = ("POWERTOOLS_TRACE_DISABLED", "POWERTOOLS_DEV", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+
+
+# -- pure helpers (unit-tested) -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportLine:
+    """One line of ``python -X importtime``: self and cumulative microseconds, nesting depth, module."""
+
+    self_us: int
+    cumulative_us: int
+    depth: int
+    module: str
+
+    @property
+    def package(self) -> str:
+        return self.module.split(".", 1)[0]
+
+
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$")
+
+
+def parse_importtime(text: str) -> list[ImportLine]:
+    """The module lines of ``-X importtime`` output (stderr), in the order Python printed them (post-order)."""
+    lines = []
+    for raw in text.splitlines():
+        match = _IMPORTTIME.match(raw)
+        if match:
+            lines.append(ImportLine(int(match[1]), int(match[2]), (len(match[3]) - 1) // 2, match[4]))
+    return lines
+
+
+def importer_of(lines: Sequence[ImportLine], index: int) -> str | None:
+    """The module whose import pulled in ``lines[index]`` (children print before their parent)."""
+    depth = lines[index].depth
+    for later in lines[index + 1:]:
+        if later.depth < depth:
+            return later.module
+    return None
+
+
+def extra_imports(handler: Sequence[ImportLine], baseline: Sequence[ImportLine],
+                  ) -> list[tuple[str, int, str | None]]:
+    """What the handler imports beyond the baseline, by top-level package: (package, self µs summed, first
+    importer from another package), heaviest first. This is the list to make lazy."""
+    seen = {line.module for line in baseline}
+    cost: Counter[str] = Counter()
+    first_importer: dict[str, str | None] = {}
+    for index, line in enumerate(handler):
+        if line.module in seen:
+            continue
+        cost[line.package] += line.self_us
+        if line.package in first_importer:
+            continue
+        parent = importer_of(handler, index)
+        if parent is None or parent.split(".", 1)[0] != line.package:
+            first_importer[line.package] = parent
+    return [(pkg, us, first_importer.get(pkg)) for pkg, us in cost.most_common()]
+
+
+def asset_modules(requirements_text: str | None) -> tuple[str, ...]:
+    """Import names of the asset's pip dependencies (``name==version`` lines of lambda-requirements.txt)."""
+    if requirements_text is None:
+        return _DEFAULT_ASSET_DEPS
+    names = []
+    for raw in requirements_text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", "--")):
+            continue
+        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(==|>=|~=|<|$)", line)
+        if match:
+            names.append(match[1].lower().replace("-", "_"))
+    return tuple(names)
+
+
+# -- measuring ------------------------------------------------------------------------------------------------
+
+
+def handler_import() -> tuple[str, str]:
+    """(what to import, label): the handler module, or the labelled fallback if it does not exist yet."""
+    try:
+        found = importlib.util.find_spec(HANDLER_MODULE) is not None
+    except ModuleNotFoundError:
+        found = False
+    if found:
+        return HANDLER_MODULE, HANDLER_MODULE
+    return FALLBACK_IMPORT, f"FALLBACK ({HANDLER_MODULE} missing): harness.app + Powertools"
+
+
+def child_env(pycache_prefix: Path, *, write_bytecode: bool = False) -> dict[str, str]:
+    base = {k: v for k, v in offline_env().items() if k not in _NOT_ON_LAMBDA}
+    base.update(LAMBDA_LIKE_ENV)
+    base["PYTHONPYCACHEPREFIX"] = str(pycache_prefix)
+    if not write_bytecode:
+        base["PYTHONDONTWRITEBYTECODE"] = "1"
+    return base
+
+
+def time_import(modules: str, env: dict[str, str]) -> float:
+    """Seconds the ``import`` statement took inside a fresh interpreter (interpreter start-up excluded)."""
+    code = ("import time as _t\n_s = _t.perf_counter()\n"
+            f"import {modules}\n"
+            "print(repr(_t.perf_counter() - _s))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=CHILD_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise BenchmarkUnavailable(f"import {modules} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def importtime_lines(modules: str, env: dict[str, str]) -> list[ImportLine]:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {modules}"], env=env,
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise BenchmarkUnavailable(f"-X importtime import {modules} failed: {done.stderr.strip()[-500:]}")
+    return parse_importtime(done.stderr)
+
+
+def _prefix_path(prefix: Path, source_dir: Path) -> Path:
+    return prefix / source_dir.resolve().relative_to(source_dir.resolve().anchor)
+
+
+def drop_bytecode(prefix: Path, modules: Sequence[str]) -> list[str]:
+    """Delete the cached bytecode of these top-level modules under ``prefix``; returns the ones found."""
+    dropped = []
+    for name in modules:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            for location in spec.submodule_search_locations:
+                shutil.rmtree(_prefix_path(prefix, Path(location)), ignore_errors=True)
+        elif spec.origin:
+            origin = Path(spec.origin)
+            for pyc in _prefix_path(prefix, origin.parent).glob(f"{origin.stem}.*.pyc"):
+                pyc.unlink()
+        dropped.append(name)
+    return dropped
+
+
+def prepare_prefixes(workdir: Path, handler_modules: str) -> tuple[Path, Path, list[str]]:
+    """(precompiled prefix, as-bundled prefix, modules compiled at cold start in the latter)."""
+    full = workdir / "precompiled"
+    warm = child_env(full, write_bytecode=True)
+    time_import(f"{handler_modules}, {BASELINE_IMPORT}", warm)  # compiles everything into the prefix once
+    bundled = workdir / "as-bundled"
+    shutil.copytree(full, bundled)
+    requirements = REQUIREMENTS.read_text(encoding="utf-8") if REQUIREMENTS.is_file() else None
+    dropped = drop_bytecode(bundled, (*PROJECT_PACKAGES, *asset_modules(requirements)))
+    return full, bundled, dropped
+
+
+def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[Figure]:
+    modules, label = handler_import()
+    with tempfile.TemporaryDirectory(prefix="bench-pyc-") as tmp:
+        full, bundled, dropped = prepare_prefixes(Path(tmp), modules)
+        env_full, env_bundled = child_env(full), child_env(bundled)
+        samples = interleave({
+            "boto3": lambda: time_import(BASELINE_IMPORT, env_full),
+            "bundled": lambda: time_import(modules, env_bundled),
+            "precompiled": lambda: time_import(modules, env_full),
+        }, repetitions)
+        extras: list[tuple[str, int, str | None]] = []
+        if breakdown:
+            extras = extra_imports(importtime_lines(modules, env_bundled),
+                                   importtime_lines(BASELINE_IMPORT, env_full))
+    boto3_s = median(samples["boto3"])
+    figures = [
+        Figure(f"cold start: {label} / boto3 (as bundled)", ratio(median(samples["bundled"]), boto3_s), "x",
+               TARGET_RATIO,
+               raw=f"median {median(samples['bundled']) * 1000:.0f} vs {boto3_s * 1000:.0f} ms; handler "
+                   f"{format_samples(samples['bundled'])}, boto3 {format_samples(samples['boto3'])}",
+               note=f"compiled at cold start: {', '.join(dropped)}"),
+        Figure(f"cold start: {label} / boto3 (precompiled)", ratio(median(samples["precompiled"]), boto3_s), "x",
+               raw=f"median {median(samples['precompiled']) * 1000:.0f} ms; "
+                   f"{format_samples(samples['precompiled'])}",
+               note="with a compileall step in the bundling"),
+    ]
+    if extras:
+        total = sum(us for _pkg, us, _by in extras)
+        top = ", ".join(f"{pkg} {us / 1000:.0f}" + (f" <- {by}" if by else "") for pkg, us, by in extras[:10])
+        figures.append(Figure("cold start: imports beyond boto3 (as bundled)", total / 1e6, "s",
+                              raw=f"self ms by package: {top}"))
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--repetitions", type=int, default=DEFAULT_REPETITIONS)
+    parser.add_argument("--no-breakdown", action="store_true", help="skip the -X importtime breakdown")
+    args = parser.parse_args(argv)
+    print_figures(run(args.repetitions, breakdown=not args.no_breakdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
