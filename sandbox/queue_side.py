@@ -118,7 +118,8 @@ STATE_MACHINE_DEFINITION = {
 class QueueControl(Protocol):
     """What the queue side needs from the AWS side (``sandbox.aws_side.AwsSandbox`` provides it)."""
 
-    resources: SeededResources
+    @property
+    def resources(self) -> SeededResources: ...
 
     def client(self, service: str) -> Any: ...
 
