@@ -140,6 +140,7 @@ def test_each_fault_fails_its_check_with_its_reason_and_nothing_else(
                          Reason(expected.expected_reason))
     assert result.evidence["confirmed"] is True  # the fault is stable: the re-probe failed the same way
     assert report.exit_code == 1
+    assert json.loads(json.dumps(report.to_dict()))["outcome"] == "FAILED"  # the §9 contract holds the evidence
 
 
 def test_every_queue_fault_class_is_covered_by_the_parametrized_test() -> None:
