@@ -344,6 +344,31 @@ def test_too_little_time_ends_incomplete_on_time_with_metrics_flushed(monkeypatc
     assert by_check["config.valid"]["CheckPassed"] == ("Count", 1.0)
 
 
+def test_a_journey_out_of_time_is_incomplete_its_session_cleaned_up_and_metrics_flushed(
+        sandbox: Any, canary_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a container that never becomes ready, and an invoke whose time runs out while the journey waits for it
+    sandbox.faults.enable("container_never_ready")
+    env = use_env(monkeypatch, {**canary_env, "CANARY_TIERS": "probe,journey", "CANARY_CLEANUP_RESERVE_S": "3"})
+    context = LambdaContext(remaining_s=FLUSH_RESERVE_S + 3 + 2)  # 2 s of work, then 3 s of cleanup, 3 s to flush
+    response = canary(env)({"checks": ["session.lifecycle"]}, context)
+    # THEN the journey is INCOMPLETE (the deadline, not the platform), its undo ran and the flush reserve is intact
+    (journey,) = response["checks"]
+    assert (journey["outcome"], journey["reason"]) == ("INCOMPLETE", "deadline"), journey
+    cleanups = [s for s in journey["steps"] if s["name"].startswith("cleanup:")]
+    assert cleanups and {s["outcome"] for s in cleanups} == {"PASSED"}
+    assert context.get_remaining_time_in_millis() >= (FLUSH_RESERVE_S - 0.5) * 1000
+    # AND nothing synthetic is left in the sessions table (no session, no run lock); the real user's item stays
+    items = sandbox.control.client("dynamodb").scan(TableName=sandbox.resources.sessions_table)["Items"]
+    assert items and not [i for i in items if i["userId"]["S"].startswith("TEST_")]
+    # AND the metrics were flushed: no CheckPassed for an incomplete journey, the run not passed
+    views = emf(capsys.readouterr().out)
+    by_check = {d["Check"]: v for d, v in views if d.get("Check") == "session.lifecycle" and "StartType" not in d}
+    assert "CheckPassed" not in by_check["session.lifecycle"]
+    assert by_check["session.lifecycle"]["CheckDuration"] == ("Milliseconds", journey["duration_ms"])
+    assert views[-1] == (contract.run_dimensions("sandbox"), {**views[-1][1], "RunPassed": ("Count", 0.0)})
+
+
 # --- secrets ------------------------------------------------------------------------------------------------
 
 
