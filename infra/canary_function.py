@@ -104,6 +104,31 @@ def function_environment(cfg: EnvironmentConfig, spec: FunctionSpec, timeout_s: 
     return env
 
 
+def vpc_placement(scope: Construct, cfg: EnvironmentConfig) -> dict[str, Any]:
+    """Function props that place it in the configured VPC, from ids only (no lookups); empty without a VPC."""
+    if cfg.vpc is None:
+        return {}
+    vpc = ec2.Vpc.from_vpc_attributes(
+        scope, "Vpc", vpc_id=cfg.vpc.vpc_id,
+        availability_zones=list(cfg.vpc.availability_zones) or [f"{cfg.region}a"],
+    )
+    subnets = []
+    for i, subnet_id in enumerate(cfg.vpc.subnet_ids):
+        subnet = ec2.Subnet.from_subnet_id(scope, f"Subnet{i}", subnet_id)
+        # Imported by id only: nothing here reads the subnet's route table.
+        cdk.Annotations.of(subnet).acknowledge_warning(
+            "@aws-cdk/aws-ec2:noSubnetRouteTableId", "the canary never reads the subnets' route tables"
+        )
+        subnets.append(subnet)
+    props: dict[str, Any] = {"vpc": vpc, "vpc_subnets": ec2.SubnetSelection(subnets=subnets)}
+    if cfg.vpc.security_group_ids:
+        props["security_groups"] = [
+            ec2.SecurityGroup.from_security_group_id(scope, f"SecurityGroup{i}", group_id, mutable=False)
+            for i, group_id in enumerate(cfg.vpc.security_group_ids)
+        ]
+    return props
+
+
 class CanaryFunction(Construct):
     """A function of one kind with its schedule; exposes what alarms and the dashboard need."""
 
@@ -121,6 +146,7 @@ class CanaryFunction(Construct):
         arns: Arns,
         selftest_alarm_name: str | None = None,
         selftest_alarm_arn: str | None = None,
+        vpc_props: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
@@ -151,24 +177,8 @@ class CanaryFunction(Construct):
             filter(None, [reasons.get("AwsSolutions-IAM5[Resource::*]"), WHY_XRAY])
         )
 
-        vpc_props: dict[str, Any] = {}
-        if cfg.vpc is not None:
-            vpc = ec2.Vpc.from_vpc_attributes(
-                self, "Vpc", vpc_id=cfg.vpc.vpc_id,
-                availability_zones=list(cfg.vpc.availability_zones) or [f"{cfg.region}a"],
-            )
-            vpc_props = {
-                "vpc": vpc,
-                "vpc_subnets": ec2.SubnetSelection(
-                    subnets=[ec2.Subnet.from_subnet_id(self, f"Subnet{i}", s)
-                             for i, s in enumerate(cfg.vpc.subnet_ids)]
-                ),
-            }
-            if cfg.vpc.security_group_ids:
-                vpc_props["security_groups"] = [
-                    ec2.SecurityGroup.from_security_group_id(self, f"Sg{i}", g, mutable=False)
-                    for i, g in enumerate(cfg.vpc.security_group_ids)
-                ]
+        if vpc_props:
+            # Lambda creates the ENIs itself; their ids cannot be named in a policy in advance.
             self.role.add_managed_policy(
                 iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole")
             )
@@ -195,7 +205,7 @@ class CanaryFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             reserved_concurrent_executions=1,
-            **vpc_props,
+            **dict(vpc_props or {}),
         )
         # An event that waited longer than one period is stale: the next scheduled run supersedes it.
         event_age = min(_MAX_EVENT_AGE_S, max(_MIN_EVENT_AGE_S, every_minutes * 60))

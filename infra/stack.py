@@ -12,7 +12,7 @@ from constructs import Construct
 
 from harness.contract import selftest_alarm_name
 from infra.alarms import CanaryAlarms, dashboard_name
-from infra.canary_function import SPECS, CanaryFunction
+from infra.canary_function import SPECS, CanaryFunction, vpc_placement
 from infra.catalogue import TIER_ORDER
 from infra.config import EnvironmentConfig
 from infra.dashboard import CanaryDashboard
@@ -74,6 +74,7 @@ class CanaryStack(cdk.Stack):
         code = lambda_code()
         layer = powertools_layer(self, cfg)
         selftest_name = selftest_alarm_name(cfg.name)
+        vpc_props = vpc_placement(self, cfg)
         kinds = [t for t in TIER_ORDER if t in cfg.tiers] + (["sweeper"] if cfg.creates_sessions else [])
         self.functions: dict[str, CanaryFunction] = {}
         for kind in kinds:
@@ -90,6 +91,7 @@ class CanaryStack(cdk.Stack):
                 arns=arns,
                 selftest_alarm_name=selftest_name if kind == "probe" else None,
                 selftest_alarm_arn=arns.alarm(selftest_name) if kind == "probe" else None,
+                vpc_props=vpc_props,
             )
 
         self.alarms = CanaryAlarms(self, "Alarms", cfg=cfg, functions=self.functions,
