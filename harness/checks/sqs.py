@@ -10,6 +10,7 @@ from typing import Any
 
 from harness import queue_platform as qp
 from harness.check import CheckContext, check
+from harness.errors import DeadlineExceeded, Verdict
 from harness.model import Profile, Reason
 
 EVIDENCE_QUEUES = 10  # queues named in evidence (the rest are counted)
@@ -36,10 +37,15 @@ def sqs_dlq_empty(ctx: CheckContext) -> None:
         return
     full.sort(key=lambda item: item[1].total, reverse=True)
     evidence: dict[str, Any] = {q.name: d.evidence() for q, d in full[:EVIDENCE_QUEUES]}
-    with ctx.step("dead_letter_sources"):
-        for q, _depth in full[:3]:
-            sources = ctx.aws.sqs.list_dead_letter_source_queues(QueueUrl=q.url).get("queueUrls", []) or []
-            evidence[q.name]["sources"] = [qp.queue_name(u) for u in sources[:5]]
+    try:
+        with ctx.step("dead_letter_sources"):
+            for q, _depth in full[:3]:
+                sources = ctx.aws.sqs.list_dead_letter_source_queues(QueueUrl=q.url).get("queueUrls", []) or []
+                evidence[q.name]["sources"] = [qp.queue_name(u) for u in sources[:5]]
+    except DeadlineExceeded:
+        raise
+    except Verdict as exc:  # evidence only: a missing permission must not turn the outage into a canary ERROR
+        evidence["sources_unavailable"] = exc.reason.value
     ctx.evidence["dlq_not_empty"] = evidence
     named = ", ".join(f"{q.name} ({d.total})" for q, d in full[:EVIDENCE_QUEUES])
     more = f" and {len(full) - EVIDENCE_QUEUES} more" if len(full) > EVIDENCE_QUEUES else ""

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness import queue_platform as qp
 from harness.check import CheckContext, check
+from harness.errors import DeadlineExceeded, Verdict
 from harness.model import Profile, Reason
 
 PREEMPTED = "PREEMPTED"
@@ -42,10 +43,16 @@ def stepfunctions_executions(ctx: CheckContext) -> None:
                       key=lambda e: e.stop or e.start, reverse=True)
     details: dict[str, dict[str, Any]] = {}
     if failures:
-        with ctx.step("describe_failures"):
-            for execution in failures[:DESCRIBE_LIMIT]:
-                raw = ctx.aws.stepfunctions.describe_execution(executionArn=execution.arn)
-                details[execution.arn] = {"error": raw.get("error"), "cause": str(raw.get("cause") or "")[:300]}
+        try:
+            with ctx.step("describe_failures"):
+                for execution in failures[:DESCRIBE_LIMIT]:
+                    raw = ctx.aws.stepfunctions.describe_execution(executionArn=execution.arn)
+                    details[execution.arn] = {"error": raw.get("error"),
+                                              "cause": str(raw.get("cause") or "")[:300]}
+        except DeadlineExceeded:
+            raise
+        except Verdict as exc:  # error/cause are evidence: without them every failure counts (none is PREEMPTED)
+            ctx.evidence["describe_unavailable"] = exc.reason.value
     preempted = [e for e in failures if details.get(e.arn, {}).get("error") == PREEMPTED]
     real = [e for e in failures if e not in preempted]
     timeouts = [e for e in real if details.get(e.arn, {}).get("error") == PROCESSING_TIMEOUT]
