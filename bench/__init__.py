@@ -91,7 +91,7 @@ class Figure:
     def line(self) -> str:
         target = "-" if self.target is None else ("≥ " if self.higher_is_better else "≤ ") + self.render_value(
             self.target)
-        text = f"{self.name:<44} {self.render_value(self.value):>10}  target {target:<10} {self.verdict:<4}"
+        text = f"{self.name:<52} {self.render_value(self.value):>9}  target {target:<9} {self.verdict:<4}"
         if self.raw:
             text += f"  {self.raw}"
         if self.note:
