@@ -40,8 +40,8 @@ from infra.config import EnvironmentConfig
 PERCENTILES = ("p50", "p90", "p99")
 LIFECYCLE = "session.lifecycle"
 
-# Logs Insights over the canary functions: the handler logs one JSON line per check (check, outcome, reason,
-# detail) and Powertools' level; correlation_id is the run id.
+# Logs Insights over every function's log group: the handler logs one JSON line per check (check, outcome, reason,
+# detail) with Powertools' level; correlation_id is the run id. ERROR-level lines catch the sweeper and crashes.
 LATEST_FAILURES_QUERY = (
     "fields @timestamp, check, outcome, reason, detail, correlation_id, @logStream",
     'filter outcome in ["FAILED", "ERROR", "INCOMPLETE"] or level = "ERROR"',
@@ -73,7 +73,6 @@ class CanaryDashboard(Construct):
         checks = checks_for(cfg.profile, cfg.tiers)
         every = {c: functions[tier_of(c)].every_minutes for c in checks}
         fastest = min(f.every_minutes for k, f in functions.items() if k != "sweeper")
-        canary_fns = [f for k, f in functions.items() if k != "sweeper"]
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=dashboard_name(cfg),
                                       default_interval=cdk.Duration.days(1))
@@ -124,7 +123,7 @@ class CanaryDashboard(Construct):
         self.dashboard.add_widgets(*self._lambda_health(functions))
         self.dashboard.add_widgets(cw.LogQueryWidget(
             title="Latest failures (canary logs)",
-            log_group_names=[f.log_group_name for f in canary_fns],
+            log_group_names=[f.log_group_name for f in functions.values()],
             query_lines=list(LATEST_FAILURES_QUERY),
             view=cw.LogQueryVisualizationType.TABLE,
             width=24, height=8,

@@ -1,0 +1,187 @@
+"""Least privilege: reads on named resources, scoped writes, conditions where resources cannot be named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import ACCOUNT, PRODUCTION, QUEUE, STAGING, Synthesized
+from tests.infra.template_tools import as_list, iter_statements, render, role_of, statements_by_role
+
+P = "webordinary-canary-production"
+S = "webordinary-canary-staging"
+Q = "webordinary-canary-queue"
+WRITE_VERBS = ("Put", "Update", "Delete", "Create", "Set", "Send", "Start", "Stop", "Run", "Invoke", "Tag",
+               "Purge", "Receive", "Change", "Modify", "Register", "Deregister", "Attach", "Detach", "Pass")
+
+
+def statements(synthesized: Synthesized, stack: str, function_name: str) -> dict[str, dict[str, Any]]:
+    """A function role's statements by Sid (the X-Ray statement CDK adds has none: keyed 'xray')."""
+    template = synthesized.json(stack)
+    out = {}
+    for statement in statements_by_role(template)[role_of(template, function_name)]:
+        out[statement.get("Sid", "xray")] = statement
+    return out
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    return set(as_list(statement["Action"]))
+
+
+def resources_of(statement: dict[str, Any]) -> list[str]:
+    return [render(r) for r in as_list(statement["Resource"])]
+
+
+def is_write(action: str) -> bool:
+    return action.split(":", 1)[1].startswith(WRITE_VERBS)
+
+
+@pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
+def test_no_wildcard_actions_and_never_receive_from_platform_queues(synthesized: Synthesized, stack: str) -> None:
+    for _, statement in iter_statements(synthesized.json(stack)):
+        assert statement["Effect"] == "Allow"
+        for action in actions(statement):
+            assert "*" not in action, statement
+            # ReceiveMessage would raise receive counts and push real work into dead-letter queues (DESIGN §1).
+            assert action not in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"), statement
+
+
+@pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
+def test_write_actions_on_wildcard_resources_are_only_the_unscopable_ones(synthesized: Synthesized,
+                                                                         stack: str) -> None:
+    for _, statement in iter_statements(synthesized.json(stack)):
+        writes = {a for a in actions(statement) if is_write(a)}
+        wildcard = [r for r in resources_of(statement) if "*" in r]
+        if not (writes and wildcard):
+            continue
+        if writes == {"cloudwatch:PutMetricData"}:
+            assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Webordinary/Canary"}}
+        elif writes == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}:
+            assert resources_of(statement) == ["*"]
+        elif writes == {"logs:CreateLogStream", "logs:PutLogEvents"}:
+            # Streams are named by Lambda; the group is the function's own.
+            (group,) = resources_of(statement)
+            assert group.startswith("arn:aws:logs:") and ":log-group:/aws/lambda/webordinary-canary-" in group
+            assert group.endswith(":*")
+        else:
+            pytest.fail(f"write on a wildcard resource: {statement}")
+
+
+def test_probe_is_read_only_apart_from_metrics_and_the_selftest_alarm(synthesized: Synthesized) -> None:
+    probe = statements(synthesized, PRODUCTION, f"{P}-probe")
+    writes = {a for s in probe.values() for a in actions(s) if is_write(a)}
+    assert writes == {"cloudwatch:PutMetricData", "cloudwatch:SetAlarmState", "logs:CreateLogStream",
+                      "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    selftest = probe["DriveSelfTestAlarm"]
+    assert resources_of(selftest) == [
+        f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{P}-alert-path-selftest"]
+    assert actions(selftest) == {"cloudwatch:SetAlarmState", "cloudwatch:DescribeAlarms",
+                                 "cloudwatch:DescribeAlarmHistory"}
+
+
+def test_describe_and_get_are_scoped_to_the_named_resources(synthesized: Synthesized) -> None:
+    probe = statements(synthesized, PRODUCTION, f"{P}-probe")
+    cluster = f"arn:aws:ecs:us-west-2:{ACCOUNT}:cluster/webordinary-edit-cluster"
+    assert resources_of(probe["EcsDescribeCluster"]) == [cluster]
+    assert sorted(resources_of(probe["EcsDescribeServices"])) == [
+        f"arn:aws:ecs:us-west-2:{ACCOUNT}:service/webordinary-edit-cluster/webordinary-edit-service",
+        f"arn:aws:ecs:us-west-2:{ACCOUNT}:service/webordinary-edit-cluster/webordinary-hermes-service",
+    ]
+    # ListServices/ListTasks have no resource-level permissions: the cluster condition scopes them.
+    assert probe["EcsListInCluster"]["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
+    assert probe["EcsDescribeTasks"]["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
+    table = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"
+    assert resources_of(probe["ReadSessionsTable"]) == [table, f"{table}/index/*"]
+    assert resources_of(probe["EfsDescribe"]) == [
+        f"arn:aws:elasticfilesystem:us-west-2:{ACCOUNT}:file-system/fs-0ab7a5e03c0dc5bfd"]
+    # ELB Describe* and CloudWatch reads have no resource-level permissions; all are read-only.
+    assert all(a.split(":")[1].startswith("Describe") for a in actions(probe["AlbDescribe"]))
+    assert actions(probe["ReadMetrics"]) == {"cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics",
+                                             "cloudwatch:ListMetrics"}
+
+
+def test_secrets_are_read_by_arn(synthesized: Synthesized) -> None:
+    probe = statements(synthesized, PRODUCTION, f"{P}-probe")
+    # A secret named in context: its ARN with the 6-character suffix Secrets Manager appends.
+    assert resources_of(probe["ReadHermesToken"]) == [
+        f"arn:aws:secretsmanager:us-west-2:{ACCOUNT}:secret:webordinary/hermes-api-token-??????"]
+    staging = statements(synthesized, STAGING, f"{S}-journey")
+    assert resources_of(staging["ReadHermesToken"]) == [
+        f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:hermes-token-AbCdEf"]
+    assert staging["DecryptHermesToken"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+    queue = statements(synthesized, QUEUE, f"{Q}-probe")
+    assert not [a for s in queue.values() for a in actions(s) if a.startswith("secretsmanager:")]
+
+
+def test_journey_writes_only_its_own_prefixed_items(synthesized: Synthesized) -> None:
+    journey = statements(synthesized, PRODUCTION, f"{P}-journey")
+    dynamodb_writes = [s for s in journey.values() if any(a.startswith("dynamodb:") and is_write(a)
+                                                         for a in actions(s))]
+    assert dynamodb_writes == [journey["WriteOwnPrefixedItems"]]
+    own = journey["WriteOwnPrefixedItems"]
+    assert actions(own) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert resources_of(own) == [f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"]
+    assert own["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}}
+    assert not [a for s in journey.values() for a in actions(s) if a.startswith("ecs:") and is_write(a)]
+
+
+def test_sweeper_deletes_in_the_sessions_table_only(synthesized: Synthesized) -> None:
+    sweeper = statements(synthesized, PRODUCTION, f"{P}-sweeper")
+    sweep = sweeper["SweepSyntheticSessions"]
+    # Hermes assigns the sessionId partition key, so LeadingKeys cannot apply; the harness predicate guards it.
+    assert actions(sweep) == {"dynamodb:DeleteItem"} and "Condition" not in sweep
+    assert resources_of(sweep) == [f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"]
+    assert sweeper["WriteOwnPrefixedItems"]["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}}
+    services = {a.split(":")[0] for s in sweeper.values() for a in actions(s)}
+    assert services == {"logs", "cloudwatch", "dynamodb", "secretsmanager", "xray"}
+
+
+def test_only_the_destructive_function_may_change_capacity_and_only_of_the_edit_service(
+        synthesized: Synthesized) -> None:
+    for stack, prefix, kinds in ((PRODUCTION, P, ("probe", "journey", "sweeper")),
+                                 (STAGING, S, ("probe", "journey", "sweeper"))):
+        for kind in kinds:
+            assert "ecs:UpdateService" not in {a for s in statements(synthesized, stack, f"{prefix}-{kind}").values()
+                                               for a in actions(s)}
+    destructive = statements(synthesized, STAGING, f"{S}-destructive")
+    scale = destructive["ScaleEditServiceInTestEnvironment"]
+    assert actions(scale) == {"ecs:UpdateService"}
+    assert resources_of(scale) == [
+        f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/webordinary-edit-cluster/webordinary-edit-service"]
+
+
+def test_queue_profile_reads_its_resources_by_name(synthesized: Synthesized) -> None:
+    probe = statements(synthesized, QUEUE, f"{Q}-probe")
+    machine = f"arn:aws:states:us-west-2:{ACCOUNT}:stateMachine:email-processor"
+    assert resources_of(probe["StepFunctionsRead"]) == [machine]
+    assert resources_of(probe["StepFunctionsDescribeExecutions"]) == [
+        f"arn:aws:states:us-west-2:{ACCOUNT}:execution:email-processor:*"]
+    assert set(resources_of(probe["SqsAttributes"])) == {
+        f"arn:aws:sqs:us-west-2:{ACCOUNT}:webordinary-unclaimed",
+        f"arn:aws:sqs:us-west-2:{ACCOUNT}:webordinary-email-dlq",
+        f"arn:aws:sqs:us-west-2:{ACCOUNT}:webordinary-*",  # discovery by name prefix (QUEUE_NAME_PREFIX)
+    }
+    assert actions(probe["SqsAttributes"]) == {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    assert resources_of(probe["SiteIndexRead"]) == ["arn:aws:s3:::edit.amelia.webordinary.com/index.html"]
+    assert resources_of(probe["SiteBucketList"]) == ["arn:aws:s3:::edit.amelia.webordinary.com"]
+    ownership = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-container-ownership"
+    assert resources_of(probe["ReadOwnershipTable"]) == [ownership, f"{ownership}/index/*"]
+    # The queue profile never touches the session platform's table.
+    assert not any("webordinary-edit-sessions" in r for s in probe.values() for r in resources_of(s))
+
+
+@pytest.mark.parametrize(("resolved", "finding"), [
+    ("*", "*"),
+    ("arn:${AWS::Partition}:logs:x", "arn:<AWS::Partition>:logs:x"),
+    ({"Fn::Join": ["", ["arn:aws:dynamodb:eu-west-1:", {"Ref": "AWS::AccountId"}, ":table/t/index/*"]]},
+     "arn:aws:dynamodb:eu-west-1:<AWS::AccountId>:table/t/index/*"),
+    ({"Fn::GetAtt": ["Queue1234", "Arn"]}, "<Queue1234.Arn>"),
+])
+def test_wildcard_findings_are_rendered_as_cdk_nag_names_them(resolved: Any, finding: str) -> None:
+    # Acknowledgment ids must match cdk-nag's own rendering exactly (its flattenCfnReference), or they do nothing.
+    from infra.permissions import flatten_reference
+
+    assert flatten_reference(resolved) == finding
