@@ -25,12 +25,12 @@ from harness.check import CheckContext, check
 from harness.checks.dynamodb import sessions_key_schema
 from harness.checks.http_probes import is_alb_default
 from harness.deadline import Deadline, poll_until
-from harness.errors import CanaryError, CheckFailed
+from harness.errors import CanaryError, CheckFailed, Verdict
 from harness.evidence import white_box
 from harness.http import HttpResponse, status_verdict
 from harness.model import Reason, Tier
 from harness.platform import ServiceState
-from harness.sweeper import retire_session
+from harness.sweeper import deactivate_via_hermes, retire_session
 from harness.synthetic import USER_ATTRIBUTE, KeySchema, SyntheticStore, attribute_text, plain
 from harness.testdata import SyntheticData
 
@@ -97,6 +97,11 @@ class Journey:
             raise CanaryError(Reason.CONFIG_INVALID, "journeys need HERMES_URL or WEBORDINARY_BASE_URL")
         return hermes
 
+    @property
+    def drain_wait_s(self) -> float:
+        """How long an undo gives the platform to drain a deactivated session before deleting its record."""
+        return min(CLEANUP_DRAIN_WAIT_S, self.config.session_expiry_timeout_s)
+
     def schema(self) -> KeySchema:
         if self._schema is None:
             partition, sort = sessions_key_schema(self.ctx)  # one DescribeTable per run, shared
@@ -162,11 +167,17 @@ class Journey:
 
     def _retire(self, session: JourneySession, deadline: Deadline) -> None:
         """Undo of an activation: deactivate through Hermes, then delete what is left (synthetic only)."""
-        store = self.store(deadline)
+        try:
+            store = self.store(deadline)
+        except Verdict as exc:  # the table is unreadable (e.g. throttled): still let the platform drain it
+            if not session.deactivated and self.config.hermes_base:
+                deactivate_via_hermes(self.ctx.http, self.config.hermes_base, session.session_id, deadline,
+                                      self.config.http_timeout_s)
+            raise CanaryError(Reason.CLEANUP_FAILED, f"session {session.session_id} deactivated but its record "
+                              f"could not be checked: {exc.message}"[:300], {"session_id": session.session_id}) from exc
         result = retire_session(store, self.ctx.http, self.config.hermes_base, session.session_id, session.user_id,
                                 deadline, timeout_s=self.config.http_timeout_s,
-                                deactivated_earlier=session.deactivated,
-                                drain_wait_s=min(CLEANUP_DRAIN_WAIT_S, self.config.session_expiry_timeout_s))
+                                deactivated_earlier=session.deactivated, drain_wait_s=self.drain_wait_s)
         self._finish(session, succeeded=None)
         if result.remaining or result.refused:
             raise CanaryError(Reason.CLEANUP_FAILED, f"session {session.session_id}: {result.remaining} record(s) "
@@ -184,7 +195,7 @@ class Journey:
             session_id = attribute_text(item.get("sessionId"))
             if session_id:
                 retire_session(store, self.ctx.http, self.config.hermes_base, session_id, user_id, deadline,
-                               timeout_s=self.config.http_timeout_s, drain_wait_s=CLEANUP_DRAIN_WAIT_S)
+                               timeout_s=self.config.http_timeout_s, drain_wait_s=self.drain_wait_s)
 
     def _finish(self, session: JourneySession, *, succeeded: bool | None) -> None:
         """Close the session's timeline once, and book the edit-container time it used."""
@@ -192,15 +203,17 @@ class Journey:
             if session.ended is not None:
                 return
             session.ended = time.perf_counter()
+        tracked = next((s for s in self.data.sessions if s.session_id == session.session_id), None)
+        if tracked is None:
+            return
         self.data.finish(session.session_id, succeeded=bool(succeeded))
-        tracked = next(s for s in self.data.sessions if s.session_id == session.session_id)
         self.ctx.add_cost(self.data.cost_model().task_seconds_cost(tracked.task_seconds(self.data.clock())))
 
     # -- the steps ---------------------------------------------------------------------------------------------
     def check_record(self, session: JourneySession, *, label: str = "") -> dict[str, Any]:
         """The record exists under the discovered key, for our user and client, live."""
-        store = self.store()
         with self.ctx.step(f"{label}record"):
+            store = self.store()
             items = poll_until(lambda: store.records_for_session(session.session_id, session.user_id),
                                until=bool, deadline=self.ctx.deadline, timeout_s=RECORD_WAIT_S,
                                what=f"the DynamoDB record of {session.session_id}", reason=Reason.RECORD_MISSING,
@@ -312,13 +325,12 @@ class Journey:
 
     def wait_drained(self, session: JourneySession, *, label: str = "") -> str | None:
         """After deactivate the record is draining (or expired) or already gone; returns what it was."""
-        store = self.store()
-
         def current() -> str | None:
             items = store.records_for_session(session.session_id, session.user_id)
             return str(plain(items[0]).get("status")) if items else None
 
         with self.ctx.step(f"{label}drained"):
+            store = self.store()
             status = poll_until(current, until=lambda s: s is None or s in ENDED_STATUSES,
                                 deadline=self.ctx.deadline, timeout_s=self.config.http_timeout_s,
                                 what=f"the record of {session.session_id} to be draining or gone",
@@ -328,9 +340,8 @@ class Journey:
 
     def fingerprint(self, session: JourneySession, *, label: str) -> Fingerprint:
         """Record + status endpoint + preview page, as the platform shows them now."""
-        store = self.store()
         with self.ctx.step(f"{label}record"):
-            items = store.records_for_session(session.session_id, session.user_id)
+            items = self.store().records_for_session(session.session_id, session.user_id)
             if not items:
                 raise self.ctx.fail(Reason.RECORD_MISSING, f"the record of {session.session_id} is gone")
             record = plain(items[0])
