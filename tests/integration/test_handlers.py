@@ -68,8 +68,13 @@ def _reset_powertools() -> Iterator[None]:
 
 @pytest.fixture
 def canary_env(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The function's environment for the sandbox (boto3 reads AWS_ENDPOINT_URL from the process)."""
-    env: dict[str, str] = sandbox.environment()
+    """The function's environment for the sandbox (boto3 reads AWS_ENDPOINT_URL from the process).
+
+    Latency thresholds are raised: these tests are about what a verdict becomes, and a loaded CI machine must
+    not turn a sample into DEGRADED.
+    """
+    env: dict[str, str] = {**sandbox.environment(), "CANARY_LATENCY_DEGRADED_MS": "20000",
+                           "CANARY_LATENCY_FAILED_MS": "30000"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -316,20 +321,22 @@ def test_an_unreadable_token_secret_is_a_config_error_naming_the_variable(
 
 def test_too_little_time_ends_incomplete_on_time_with_metrics_flushed(monkeypatch: pytest.MonkeyPatch,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    # GIVEN an AWS endpoint that never answers in time and an invoke with ~1 s of usable time
+    # GIVEN an AWS endpoint that never answers in time and an invoke with ~1.5 s of usable time
     slow = RecordingServer(hang=True)
     try:
         env = use_env(monkeypatch, {"CANARY_ENVIRONMENT": "test", "AWS_ENDPOINT_URL": slow.url})
-        context = LambdaContext(remaining_s=FLUSH_RESERVE_S + 1.0)
+        app = build_app(env)
+        app.app().aws.client("sts")  # a warm container: clients exist, only the call itself is left
+        context = LambdaContext(remaining_s=FLUSH_RESERVE_S + 1.5)
         started = time.monotonic()
-        response = canary(env)({}, context)
+        response = CanaryHandler(lambda: app)({}, context)
         elapsed = time.monotonic() - started
     finally:
         slow.close()
     # THEN the run returned on time, keeping the flush reserve, with the pending check INCOMPLETE
     checks = {c["id"]: c for c in response["checks"]}
     summary = (elapsed, [(i, c["outcome"], c["reason"], c["duration_ms"]) for i, c in checks.items()])
-    assert elapsed < 2.0 and context.get_remaining_time_in_millis() > (FLUSH_RESERVE_S - 1.0) * 1000, summary
+    assert elapsed < 2.5 and context.get_remaining_time_in_millis() > (FLUSH_RESERVE_S - 1.0) * 1000, summary
     assert (checks["aws.credentials"]["outcome"], checks["aws.credentials"]["reason"]) == (
         "INCOMPLETE", "deadline"), summary
     assert checks["config.valid"]["outcome"] == "PASSED", summary
