@@ -31,7 +31,8 @@ def _check_points(environment: str, result: CheckResult, maintenance: bool) -> l
     if judged and not maintenance:
         points.append(Datapoint(contract.CHECK_PASSED, contract.UNIT_COUNT, 1.0 if result.outcome.passed else 0.0,
                                 dims))
-    if result.outcome is not Outcome.SKIPPED:
+    # An INCOMPLETE check's duration is where the deadline cut it, not how long the target took.
+    if result.outcome not in (Outcome.SKIPPED, Outcome.INCOMPLETE):
         points.append(Datapoint(contract.CHECK_DURATION, contract.UNIT_MS, float(result.duration_ms), dims))
     # Sparse: emitted only when they happen (see contract.SPARSE_PER_CHECK_METRICS).
     if judged and result.outcome is Outcome.DEGRADED:
