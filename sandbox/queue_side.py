@@ -18,6 +18,7 @@ message 2 h old; ``mode=no_containers``: a claim request waits 5 min while the e
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -237,6 +238,7 @@ class QueueSide:
         self._running = False
         self._dead_task: str | None = None
         self._executions: dict[str, Any] = {}  # moto's Execution objects of the seeded runs, by ARN
+        self._listening = False
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
 
@@ -245,13 +247,21 @@ class QueueSide:
         with self._lock:
             if self._running:
                 return self
-            self._seeded = seed_queue_platform(self.control)
-            self._executions = {e.execution_arn: e for e in self._machine().executions}
+            # Seeded once per moto: a QueueSide attached again (e.g. to a shared test sandbox) reuses it.
+            seeded = self.control.resources.extra.get("queue_platform")
+            self._seeded = seeded if seeded is not None else seed_queue_platform(self.control)
+            self._executions = {arn: self._execution(arn) for arn in self.seeded["execution_arns"].values()}
             self._site = SiteServer(self.control, SITE_BUCKET, host=self._host)
             self._site.start()
             self._running = True
-            self.faults.on_change(self._on_faults)
-            self.render()
+            try:
+                if not self._listening:
+                    self.faults.on_change(self._on_faults)
+                    self._listening = True
+                self.render()
+            except BaseException:
+                self.stop()
+                raise
         if self._refresh_interval_s > 0:
             self._stop.clear()
             self._refresher = threading.Thread(target=self._refresh_loop, name="sandbox-queue", daemon=True)
@@ -259,6 +269,7 @@ class QueueSide:
         return self
 
     def stop(self) -> None:
+        """Stop rendering and serving (moto's resources stay: they go with the AWS side)."""
         self._running = False
         self._stop.set()
         if self._refresher is not None:
@@ -267,6 +278,11 @@ class QueueSide:
         if self._site is not None:
             self._site.stop()
             self._site = None
+        with self._lock, contextlib.suppress(Exception):  # moto may already be torn down: nothing to restore
+            if self._executions:  # list every seeded execution again, so a later QueueSide finds them all
+                machine = self._machine()
+                machine.executions[:] = [e for e in machine.executions if e.execution_arn not in self._executions]
+                machine.executions.extend(self._executions.values())
 
     def reset(self) -> None:
         """Back to the healthy queue platform (faults are cleared by the caller's ``Faults.clear``)."""
@@ -368,6 +384,15 @@ class QueueSide:
             shown.append(execution)
         machine.executions[:] = shown
         return max(ends)
+
+    def _execution(self, arn: str) -> Any:
+        """moto's Execution object (kept: an execution hidden from the listing must come back with its ARN)."""
+        known = {e.execution_arn: e for e in self._machine().executions}
+        if arn in known:
+            return known[arn]
+        if self._executions.get(arn) is not None:
+            return self._executions[arn]
+        raise RuntimeError(f"seeded execution {arn} is gone from moto")
 
     def _machine(self) -> Any:
         return _backend(self.control, "stepfunctions").describe_state_machine(self.seeded["state_machine_arn"])

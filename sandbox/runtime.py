@@ -16,6 +16,7 @@ from sandbox.control import PlatformControl, SeededResources
 from sandbox.edit_container import EditContainer
 from sandbox.faults import Faults, parse_fault_spec
 from sandbox.hermes import HermesSimulator, SessionTable
+from sandbox.queue_side import QUEUE_PLATFORM, QueueSide
 
 HERMES_TG = "hermes-api-tg"
 EDIT_API_TG = "edit-api-tg"
@@ -23,7 +24,7 @@ EDIT_ASTRO_TG = "edit-astro-tg"
 EDIT_WS_TG = "edit-ws-tg"
 SANDBOX_ENVIRONMENT = "sandbox"
 SESSION_PLATFORM = "session-platform"
-SUPPORTED_PROFILES = (SESSION_PLATFORM,)  # the queue-platform profile's resources are not seeded yet
+SUPPORTED_PROFILES = (SESSION_PLATFORM, QUEUE_PLATFORM)
 
 
 class HttpSide:
@@ -99,7 +100,8 @@ class Sandbox:
         faults: the switchboard to use; defaults to the faults named in ``SANDBOX_FAULTS``.
         ready_delay_s: how long a started edit task takes to become ready (and a drained session to go).
         port: the ALB's loopback port; 0 picks a free one.
-        profile: the platform to replicate (``CANARY_PROFILE``); only ``session-platform`` for now.
+        profile: the platform to replicate (``CANARY_PROFILE``); ``queue-platform`` adds the queue flow
+            (``sandbox.queue_side.QueueSide``) on the same moto.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class Sandbox:
         self._port = port
         self.aws = AwsSandbox(self.faults)
         self._http: HttpSide | None = None
+        self.queue: QueueSide | None = None
 
     # -- lifecycle
 
@@ -142,9 +145,18 @@ class Sandbox:
             self.aws.stop()
             raise
         self._http = http
+        if self.profile == QUEUE_PLATFORM:
+            try:
+                self.queue = QueueSide(self.aws, self.faults).start()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def stop(self) -> None:
+        if self.queue is not None:
+            self.queue.stop()
+            self.queue = None
         if self._http is not None:
             self._http.stop()
             self._http = None
@@ -163,6 +175,8 @@ class Sandbox:
         http = self.http
         http.hermes.reset()  # first, so no scheduled platform action writes into the fresh state
         self.aws.reset()
+        if self.queue is not None:
+            self.queue.reset()  # after the AWS side, which scales the edit service back to its seed
         http.reset()
 
     # -- what callers need
@@ -214,4 +228,6 @@ class Sandbox:
                 "EFS_FILE_SYSTEM_ID": res.efs_id,
             }
         )
+        if self.queue is not None:
+            env.update(self.queue.environment())
         return env

@@ -4,6 +4,9 @@ real HTTP to the sandbox's S3 site. Healthy passes; each fault fails exactly its
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -31,48 +34,36 @@ from sandbox.queue_side import (
     QueueSide,
     _backend,
 )
+from sandbox.runtime import Sandbox
 
-REGION = "us-west-2"
-ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-}
 QUEUE_FAULTS = ("dlq_message", "stuck_message", "failed_executions", "stale_site", "stale_claim", "idle_tasks")
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def faults() -> Faults:
-    return Faults()
-
-
-@pytest.fixture(scope="module")
-def platform(faults: Faults) -> Iterator[tuple[AwsSandbox, QueueSide]]:
+def platform(sandbox_session: Sandbox) -> Iterator[tuple[AwsSandbox, QueueSide]]:
+    """The queue platform attached to the test-wide sandbox's moto for this module, detached afterwards."""
+    aws = sandbox_session.aws
+    queue = QueueSide(aws, sandbox_session.faults, refresh_interval_s=0)
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in ENV.items():
-            mp.setenv(key, value)
-        for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "CANARY_CONFIG"):
-            mp.delenv(key, raising=False)
-        aws = AwsSandbox(faults, region=REGION, publish_interval_s=0)
-        aws.start()
-        queue = QueueSide(aws, faults, refresh_interval_s=0)
+        mp.setenv("AWS_ENDPOINT_URL", aws.endpoint_url)  # the canary's boto3 goes through the fault proxy
+        queue.start()
         try:
-            queue.start()
-            mp.setenv("AWS_ENDPOINT_URL", aws.endpoint_url)  # the canary's boto3 goes through the fault proxy
             yield aws, queue
         finally:
             queue.stop()
-            aws.stop()
+            sandbox_session.reset()  # the edit service back to the session platform's seed
+
+
+@pytest.fixture(scope="module")
+def faults(sandbox_session: Sandbox) -> Faults:
+    return sandbox_session.faults
 
 
 @pytest.fixture(autouse=True)
-def healthy(platform: tuple[AwsSandbox, QueueSide]) -> None:
-    aws, queue = platform
-    aws.reset()
-    queue.reset()
+def healthy(sandbox_session: Sandbox, platform: tuple[AwsSandbox, QueueSide]) -> None:
+    sandbox_session.reset()
+    platform[1].reset()
 
 
 @pytest.fixture
@@ -280,3 +271,29 @@ def test_queue_environment_is_valid_config(env: dict[str, str]) -> None:
     assert len(config.queue_urls) == 3 and len(config.dlq_urls) == 2
     assert config.site_buckets == (SITE_BUCKET,) and config.ownership_table == "webordinary-container-ownership"
 
+
+
+def canary_cli(*args: str, faults: str = "") -> subprocess.CompletedProcess[str]:
+    """``canary run --sandbox --profile queue-platform`` in a subprocess: its own sandbox, its own moto."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "CANARY_", "SANDBOX_"))}
+    env["CANARY_CONFIRM_PAUSE_S"] = "0"
+    command = [sys.executable, "-m", "cli.main", "run", "--sandbox", "--profile", QUEUE_PLATFORM, "--json", *args]
+    if faults:
+        command += ["--faults", faults]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_runs_the_queue_profile_against_the_sandbox_and_passes() -> None:
+    done = canary_cli()
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert [c["id"] for c in report["checks"]] == list(CHECK_IDS_BY_PROFILE[QUEUE_PLATFORM])
+    assert {c["outcome"] for c in report["checks"]} == {"PASSED"}, report["checks"]
+
+
+@pytest.mark.slow
+def test_cli_with_a_queue_fault_exits_1_naming_the_check_and_reason() -> None:
+    done = canary_cli(faults="stale_site")
+    assert done.returncode == 1, done.stderr[-2000:]
+    failed = [(c["id"], c["reason"]) for c in json.loads(done.stdout)["checks"] if c["outcome"] != "PASSED"]
+    assert failed == [("s3.site", "site_stale")]
