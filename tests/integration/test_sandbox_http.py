@@ -675,9 +675,9 @@ def test_canary_side_faults_never_reach_the_platform(platform: Platform) -> None
     assert len(platform.query_session(sid)) == 1
 
 
-def test_an_unreplicated_profile_is_refused_before_anything_boots() -> None:
-    with pytest.raises(ValueError, match="queue-platform"):
-        Sandbox(Faults(), profile="queue-platform")
+def test_an_unknown_profile_is_refused_before_anything_boots() -> None:
+    with pytest.raises(ValueError, match="queue-platfrom"):
+        Sandbox(Faults(), profile="queue-platfrom")
 
 
 def _run_module(env_extra: dict[str, str]) -> subprocess.Popen[str]:
