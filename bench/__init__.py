@@ -86,12 +86,14 @@ class Figure:
             return f"{value:.0f}%"
         if self.unit == "count":
             return f"{value:g}"
+        if self.unit == "periods":
+            return f"{value:g} period" + ("" if value == 1 else "s")
         return f"{value:.2f} {self.unit}" if value < 100 else f"{value:.0f} {self.unit}"
 
     def line(self) -> str:
         target = "-" if self.target is None else ("≥ " if self.higher_is_better else "≤ ") + self.render_value(
             self.target)
-        text = f"{self.name:<52} {self.render_value(self.value):>9}  target {target:<9} {self.verdict:<4}"
+        text = f"{self.name:<50} {self.render_value(self.value):>12}  target {target:<12} {self.verdict:<4}"
         if self.raw:
             text += f"  {self.raw}"
         if self.note:
