@@ -169,6 +169,7 @@ class AwsSandbox:
         self._deployment_created: dict[str, dt.datetime] = {}
         self._tasks: dict[str, list[str]] = {name: [] for name in _SERVICES}
         self._failed_deployment: dict[str, Any] | None = None
+        self._rollout: dict[str, Any] | None = None
         self._metric_suppressed = False
         self._active_sessions = 0
         self._publisher_stop = threading.Event()
@@ -186,6 +187,7 @@ class AwsSandbox:
         try:
             self._tasks = {name: [] for name in _SERVICES}  # a restarted sandbox starts from a fresh seed
             self._failed_deployment = None
+            self._rollout = None
             self._metric_suppressed = False
             self._active_sessions = 0
             from moto.server import ThreadedMotoServer
@@ -259,6 +261,7 @@ class AwsSandbox:
                 self._counts[spec.name] = _Counts(spec.seed_desired, spec.seed_desired)
                 self._events[spec.name] = [self._event(spec.name, _STEADY)]
             self._failed_deployment = None
+            self._rollout = None
             self._reset_sessions_table()
             self._purge_metric()
             self._metric_suppressed = False
@@ -314,6 +317,13 @@ class AwsSandbox:
     def injected_errors(self) -> dict[str, int]:
         """How many error responses the proxy has injected, per fault name."""
         return self._proxy.injected() if self._proxy is not None else {}
+
+    def recording(self) -> CallRecording:
+        """``with aws.recording() as calls:`` collects every AWS call the canary sends through the proxy
+        (answered by moto or by an injected fault) as ``AwsCall``s; the platform's own calls are not seen."""
+        if self._proxy is None:
+            raise RuntimeError("AwsSandbox not started")
+        return CallRecording(self._proxy)
 
     # -- PlatformControl -------------------------------------------------------------------------------
 
@@ -407,9 +417,16 @@ class AwsSandbox:
                        rolloutStateReason=f"ECS deployment {primary['id']} completed.")
             svc.deployments = [failed["deployment"], old]
             svc.events = failed["events"] + events
+        elif is_hermes and self._faults.active("deploying"):
+            young = self._rollout_for(spec, desired, running)
+            old = dict(primary, status="ACTIVE", desiredCount=0, runningCount=0, pendingCount=0,
+                       rolloutState="COMPLETED", rolloutStateReason=f"ECS deployment {primary['id']} completed.")
+            svc.deployments = [young["deployment"], old]
+            svc.events = young["events"] + events
         else:
             if is_hermes:
                 self._failed_deployment = None
+                self._rollout = None
             svc.deployments = [primary]
             svc.events = list(events)
 
@@ -441,6 +458,30 @@ class AwsSandbox:
             ]
             self._failed_deployment = {"deployment": deployment, "events": events}
         return self._failed_deployment
+
+    def _rollout_for(self, spec: _ServiceSpec, desired: int, running: int) -> dict[str, Any]:
+        """The ``deploying`` fault: a rollout started ``age_s`` ago whose new task is in its first health checks
+        (stable while the fault and its parameters stay the same)."""
+        age_s = float(self._faults.param("deploying", "age_s", "60"))
+        failed_tasks = int(self._faults.param("deploying", "failed_tasks", "0"))
+        if self._rollout is None or self._rollout["params"] != (age_s, failed_tasks):
+            dep_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+            created = _now() - dt.timedelta(seconds=age_s)
+            deployment = {
+                "id": dep_id, "status": "PRIMARY", "taskDefinition": self._task_definition_arn(spec),
+                "desiredCount": desired, "pendingCount": 0, "runningCount": running, "failedTasks": failed_tasks,
+                "createdAt": created, "updatedAt": created, "launchType": "FARGATE", "platformVersion": "1.4.0",
+                "platformFamily": "Linux",
+                "networkConfiguration": self._backend_service(spec.name).network_configuration,
+                "rolloutState": "IN_PROGRESS", "rolloutStateReason": f"ECS deployment {dep_id} in progress.",
+            }
+            task = uuid.uuid4().hex
+            events = [
+                self._event(spec.name, f"has started 1 tasks: (task {task})."),
+                self._event(spec.name, f"has begun draining connections on 1 tasks (deployment {dep_id})."),
+            ]
+            self._rollout = {"params": (age_s, failed_tasks), "deployment": deployment, "events": events}
+        return self._rollout
 
     def _deployment(self, service: str, status: str, desired: int, running: int, pending: int,
                     rollout: str) -> dict[str, Any]:
@@ -513,14 +554,21 @@ class AwsSandbox:
         cluster.active_services_count = sum(1 for s in services if s.status == "ACTIVE")
 
     def _render_target_health(self) -> None:
-        """Hermes targets fail their health checks while targets_unhealthy or hermes_down is on."""
-        unhealthy = self._faults.active("targets_unhealthy") or self._faults.active("hermes_down")
+        """Hermes targets fail their health checks while targets_unhealthy or hermes_down is on, and are still in
+        their initial health checks while deploying is."""
+        mode: str | None = None
+        if self._faults.active("targets_unhealthy") or self._faults.active("hermes_down"):
+            mode = "unhealthy"
+        elif self._faults.active("deploying"):
+            mode = "initial"
         tg = self._elbv2().target_groups[self.resources.target_groups[HERMES_TG]]
-        patched = "health_for" in vars(tg)
-        if unhealthy and not patched:
-            tg.health_for = _failing_health_for(tg.health_for)
-        elif not unhealthy and patched:
+        if vars(tg).get("_sandbox_health_mode") == mode:
+            return
+        if "health_for" in vars(tg):
             del tg.health_for
+        tg._sandbox_health_mode = mode
+        if mode is not None:
+            tg.health_for = _patched_health_for(tg.health_for, mode)
 
     def _render_rules(self) -> None:
         """Every seed rule present, except /api/* while route_missing is on."""
@@ -854,15 +902,20 @@ class AwsSandbox:
         return _SERVICES[name]
 
 
-def _failing_health_for(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a FakeTargetGroup.health_for so registered targets fail their health checks."""
+_HEALTH_MODES = {
+    "unhealthy": ("unhealthy", "Target.FailedHealthChecks", "Health checks failed"),
+    "initial": ("initial", "Elb.InitialHealthChecking", "Initial health checks in progress"),
+}
+
+
+def _patched_health_for(original: Callable[..., Any], mode: str) -> Callable[..., Any]:
+    """Wrap a FakeTargetGroup.health_for so registered (healthy) targets report ``mode`` instead."""
+    state, reason, description = _HEALTH_MODES[mode]
 
     def health_for(target: dict[str, Any], ec2_backend: Any) -> Any:
         status = original(target, ec2_backend)
         if status.status == "healthy":
-            status.status = "unhealthy"
-            status.reason = "Target.FailedHealthChecks"
-            status.description = "Health checks failed"
+            status.status, status.reason, status.description = state, reason, description
         return status
 
     return health_for
@@ -888,6 +941,34 @@ _HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "expect", "content-length",
 }
 _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """One AWS request the canary sent through the proxy: ``action`` is the IAM-style name (``ecs:UpdateService``;
+    REST services without an action name give the HTTP method, e.g. ``s3:GET``)."""
+
+    service: str
+    action: str
+    method: str
+    path: str
+    injected: str | None  # the fault that answered it instead of moto, if any
+
+
+class CallRecording:
+    """Context manager collecting the proxy's calls while it is open (see ``AwsSandbox.recording``)."""
+
+    def __init__(self, proxy: FaultProxy) -> None:
+        self._proxy = proxy
+        self.calls: list[AwsCall] = []
+
+    def __enter__(self) -> list[AwsCall]:
+        self._proxy.add_recorder(self.calls)
+        return self.calls
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._proxy.remove_recorder(self.calls)
 
 
 @dataclass(frozen=True)
@@ -1004,6 +1085,7 @@ class FaultProxy:
         self._account_id = account_id
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        self._recorders: list[list[AwsCall]] = []
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -1032,6 +1114,22 @@ class FaultProxy:
     def _count(self, fault: str) -> None:
         with self._counts_lock:
             self._counts[fault] += 1
+
+    def add_recorder(self, calls: list[AwsCall]) -> None:
+        with self._counts_lock:
+            self._recorders.append(calls)
+
+    def remove_recorder(self, calls: list[AwsCall]) -> None:
+        with self._counts_lock:
+            self._recorders = [r for r in self._recorders if r is not calls]
+
+    def _record(self, make: Callable[[], AwsCall]) -> None:
+        with self._counts_lock:
+            if not self._recorders:
+                return
+            call = make()
+            for recorder in self._recorders:
+                recorder.append(call)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -1068,17 +1166,19 @@ class FaultProxy:
             def _handle(self) -> None:
                 body = self._read_body()
                 service = signing_service(self.headers, self.path)
+                error = None
                 if service is not None:
                     error = _error_for(proxy._faults, service, lambda: self._action(service, body),
                                        proxy._account_id)
-                    if error is not None:
-                        proxy._count(error.fault)
-                        protocol = request_protocol(self.headers, service)
-                        query_compatible = self.headers.get("x-amzn-query-mode", "").lower() == "true"
-                        status, headers, payload = error_response(
-                            error, protocol, query_compatible, str(uuid.uuid4()))
-                        self._reply(status, list(headers.items()), payload)
-                        return
+                proxy._record(lambda: AwsCall(service or "?", self._action(service or "?", body), self.command,
+                                              self.path, error.fault if error is not None else None))
+                if service is not None and error is not None:
+                    proxy._count(error.fault)
+                    protocol = request_protocol(self.headers, service)
+                    query_compatible = self.headers.get("x-amzn-query-mode", "").lower() == "true"
+                    status, headers, payload = error_response(error, protocol, query_compatible, str(uuid.uuid4()))
+                    self._reply(status, list(headers.items()), payload)
+                    return
                 self._forward(body)
 
             def _action(self, service: str, body: bytes) -> str:

@@ -18,7 +18,7 @@ class FaultClass:
     description: str
     # Which check should catch it and how (documentation + detection-matrix tests).
     expected_check: str
-    expected_outcome: str  # FAILED (target at fault) or ERROR (canary at fault)
+    expected_outcome: str  # FAILED (target at fault), ERROR (canary at fault), DEGRADED (deploying: not paged)
     expected_reason: str
 
 
@@ -48,6 +48,12 @@ FAULT_CLASSES: dict[str, FaultClass] = {
                    "ecs.services", "FAILED", "desired_running_mismatch"),
         FaultClass("deployment_failed", "the hermes service has a rollout with failed tasks",
                    "ecs.services", "FAILED", "deployment_failed"),
+        # Not an outage: a young rollout of Hermes whose new task is still in its first health checks (the ALB
+        # answers 503 meanwhile). DEGRADED ``deploying``, never paged; ``age_s=`` (default 60) older than the
+        # grace or ``failed_tasks=`` > 0 make it a stuck rollout (FAILED deployment_failed).
+        FaultClass("deploying", "a hermes rollout started age_s ago (default 60) is IN_PROGRESS; its new task's "
+                   "target is still in initial health checks, so /hermes/* answers 503",
+                   "ecs.services", "DEGRADED", "deploying"),
         FaultClass("route_missing", "the ALB listener rule for /api/* is gone",
                    "alb.rules", "FAILED", "route_missing"),
         FaultClass("metric_missing", "ActiveSessionCount is not being published",
