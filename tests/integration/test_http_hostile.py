@@ -268,7 +268,7 @@ def test_a_slow_drip_is_bounded_by_the_http_timeout(server: Server, path: str) -
     elapsed = time.perf_counter() - started
     assert isinstance(verdict, TransientFailure)  # the runner may retry it once
     assert verdict.reason is Reason.HTTP_TIMEOUT
-    assert elapsed < 0.5 + 1.0, f"drip held the probe for {elapsed:.1f} s with a 0.5 s timeout"
+    assert elapsed < 0.5 + 1.5, f"drip held the probe for {elapsed:.1f} s with a 0.5 s timeout"
 
 
 @pytest.mark.parametrize("path", ["/drip", "/drip-chunked"])
@@ -277,18 +277,18 @@ def test_a_slow_drip_is_bounded_by_the_run_deadline(server: Server, path: str) -
     verdict = failure(lambda: get(client(), f"{server.base}{path}", timeout_s=30.0, deadline_s=0.5))
     elapsed = time.perf_counter() - started
     assert isinstance(verdict, DeadlineExceeded)  # INCOMPLETE: the run ran out, the target is not blamed
-    assert elapsed < 0.5 + 1.0, f"drip held the probe for {elapsed:.1f} s with 0.5 s of run left"
+    assert elapsed < 0.5 + 1.5, f"drip held the probe for {elapsed:.1f} s with 0.5 s of run left"
 
 
 def test_a_server_that_never_answers_is_an_http_timeout(server: Server) -> None:
     started = time.perf_counter()
     verdict = failure(lambda: get(client(), f"{server.base}/no-headers", timeout_s=0.5))
     assert isinstance(verdict, TransientFailure) and verdict.reason is Reason.HTTP_TIMEOUT
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 2.0
     started = time.perf_counter()
     verdict = failure(lambda: get(client(), f"{server.base}/no-headers", timeout_s=30, deadline_s=0.5))
     assert isinstance(verdict, DeadlineExceeded)
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 2.0
 
 
 def test_a_header_drip_cannot_hold_the_run_past_its_deadline(server: Server) -> None:
@@ -452,7 +452,7 @@ def test_a_refused_connection_is_a_transient_connection_error() -> None:
     verdict = failure(lambda: get(client(), f"http://127.0.0.1:{closed_port()}/hermes/health"))
     assert isinstance(verdict, TransientFailure)
     assert verdict.reason is Reason.CONNECTION_ERROR
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 2.0
 
 
 class NoSuchHostAdapter(requests.adapters.BaseAdapter):
@@ -535,7 +535,7 @@ def test_a_websocket_that_upgrades_but_never_speaks_is_failed_ws_no_message(ws_b
     verdict = failure(lambda: client().websocket_hello(f"{ws_base}/ws/silent", deadline=Deadline.after(10),
                                                        timeout_s=0.5))
     assert type(verdict) is CheckFailed and verdict.reason is Reason.WS_NO_MESSAGE
-    assert time.perf_counter() - started < 1.5
+    assert time.perf_counter() - started < 2.0
 
 
 def test_a_silent_websocket_at_the_run_deadline_is_incomplete(ws_base: str) -> None:

@@ -107,9 +107,10 @@ def test_error_emits_no_checkpassed_but_counts_in_canaryerrors() -> None:
     assert one(points, contract.RUN_PASSED).value == 0.0
 
 
-def test_incomplete_emits_no_checkpassed() -> None:
+def test_incomplete_emits_no_checkpassed_and_no_duration() -> None:
     points = report_datapoints(report(result("session.lifecycle", Outcome.INCOMPLETE, reason=Reason.DEADLINE)))
     assert points_by(points, contract.CHECK_PASSED) == []
+    assert points_by(points, contract.CHECK_DURATION) == []  # where the deadline cut it, not the target's time
     assert one(points, contract.RUN_PASSED).value == 0.0
 
 
