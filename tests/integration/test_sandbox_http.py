@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def platform(sandbox: Sandbox) -> Platform:
     return Platform(sandbox)
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 5.0, what: str = "condition") -> Any:
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 15.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until truthy (bounded); returns its value."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -247,6 +247,16 @@ def test_activate_rejects_missing_fields_and_writes_nothing(platform: Platform, 
     assert platform.edit_counts() == (0, 0)
 
 
+@pytest.fixture
+def slow_start(platform: Platform) -> Iterator[None]:
+    """A ready delay long enough to observe the PENDING task even on a loaded machine."""
+    hermes = platform.sandbox.http.hermes
+    previous, hermes.ready_delay_s = hermes.ready_delay_s, 3.0
+    yield
+    hermes.ready_delay_s = previous
+
+
+@pytest.mark.usefixtures("slow_start")
 def test_cold_session_lifecycle_end_to_end(platform: Platform) -> None:
     before_ms = int(time.time() * 1000)
     # WHEN a session is activated on an idle platform
@@ -328,6 +338,7 @@ def test_warm_activation_is_active_at_once_and_scale_in_waits_for_the_last_sessi
     wait_for(lambda: platform.edit_counts() == (0, 0), what="idle scale-in")
 
 
+@pytest.mark.usefixtures("slow_start")
 def test_sessions_activated_while_the_task_is_pending_all_become_active(platform: Platform) -> None:
     a = platform.activate(user="TEST_a")
     b = platform.activate(user="TEST_b")
@@ -381,10 +392,25 @@ def test_hermes_slow_delays_every_hermes_response_by_the_parameter(platform: Pla
     started = time.monotonic()
     assert requests.get(platform.url("/hermes/api/sessions/session-x/status"), timeout=5).status_code == 404
     assert time.monotonic() - started >= 0.3
-    # the ALB's own answers are not slowed
-    started = time.monotonic()
-    requests.get(platform.url("/"), timeout=5)
-    assert time.monotonic() - started < 0.3
+
+
+
+def test_hermes_slow_leaves_other_routes_alone(platform: Platform) -> None:
+    platform.faults.enable("hermes_slow", delay_ms="3000")
+    done: list[str] = []
+
+    def hermes_call() -> None:
+        requests.get(platform.url("/hermes/health"), timeout=10)
+        done.append("hermes")
+
+    slow = threading.Thread(target=hermes_call)
+    slow.start()
+    # WHILE a Hermes response is held back, the ALB's own answer and the edit routes come straight through
+    assert requests.get(platform.url("/"), timeout=5).text == "healthy"
+    assert requests.get(platform.url("/api/health"), timeout=5).status_code == 503
+    done.append("others")
+    slow.join(timeout=15)
+    assert done == ["others", "hermes"]
 
 
 def test_hermes_slow_with_a_bad_parameter_fails_loudly(platform: Platform) -> None:
