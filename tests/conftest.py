@@ -24,22 +24,54 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def sandbox_session() -> Iterator[object]:
-    """One sandbox per test worker (moto + local ALB on loopback ports chosen by the OS)."""
-    from sandbox.runtime import Sandbox
+class _SharedSandbox:
+    """The one sandbox of a test worker: moto's state is process-global, so there can be only one at a time.
 
-    box = Sandbox()
-    box.start()
-    try:
-        yield box
-    finally:
-        box.stop()
+    Started on first use; a module that needs moto to itself (``exclusive_moto``) stops it, and the next
+    user starts it again from a fresh seed.
+    """
+
+    def __init__(self) -> None:
+        self.box: object | None = None
+
+    def get(self) -> object:
+        from sandbox.runtime import Sandbox
+
+        if self.box is None:
+            self.box = Sandbox()
+        if getattr(self.box, "_http", None) is None:
+            self.box.start()  # type: ignore[attr-defined]
+        return self.box
+
+    def suspend(self) -> None:
+        if self.box is not None:
+            self.box.stop()  # type: ignore[attr-defined]
+
+
+_SHARED = _SharedSandbox()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_sandbox() -> Iterator[None]:
+    yield
+    _SHARED.suspend()
+
+
+@pytest.fixture(scope="module")
+def exclusive_moto() -> None:
+    """For modules that start their own moto-backed sandbox: stop the shared one first."""
+    _SHARED.suspend()
+
+
+@pytest.fixture(scope="module")
+def sandbox_session() -> object:
+    """The worker's shared sandbox (moto + local ALB on loopback ports chosen by the OS), running."""
+    return _SHARED.get()
 
 
 @pytest.fixture
 def sandbox(sandbox_session: object) -> Iterator[object]:
-    """The shared sandbox, reset to the healthy platform before each test."""
+    """The shared sandbox, reset to the healthy platform before and after each test."""
     sandbox_session.reset()  # type: ignore[attr-defined]
     yield sandbox_session
     sandbox_session.reset()  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ def faults() -> Faults:
 
 
 @pytest.fixture(scope="module")
-def sandbox(faults: Faults) -> Iterator[AwsSandbox]:
+def sandbox(faults: Faults, exclusive_moto: None) -> Iterator[AwsSandbox]:
     with pytest.MonkeyPatch.context() as mp:
         for key, value in ENV.items():
             mp.setenv(key, value)
