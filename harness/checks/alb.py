@@ -126,6 +126,10 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
         verdicts.notes.append(f"{name}: idle ({owner.name} at desired 0)"
                               + (" and draining" if transitional else ""))
         return
+    if status == "stuck":
+        assessment = platform.assess_deploy(owner, grace)
+        verdicts.failed.append(f"{name}: no healthy target and {owner.name}'s rollout is stuck ({assessment.why})")
+        return
     if any(t["state"] == "initial" for t in transitional):
         verdicts.degraded.append((Reason.NOT_READY, f"{name}: targets still in initial health checks "
                                                     f"({owner.name} starting)"))
