@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from harness.check import CheckContext
-from harness.errors import CheckFailed, CheckSkipped
+from harness.errors import CanaryError, CheckFailed, CheckSkipped, DeadlineExceeded, Verdict
 from harness.model import Reason
 
 DeployStatus = Literal["stable", "deploying", "stuck"]
@@ -232,6 +232,53 @@ def service_state(ctx: CheckContext, service_name: str) -> ServiceState:
         raise CheckFailed(Reason.RESOURCE_MISSING, f"ECS service {service_name} not found in cluster "
                                                    f"{ctx.config.ecs_cluster} ({why})", {"service": service_name})
     return state
+
+
+@dataclass(frozen=True)
+class DeployExcuse:
+    """A watched service's young, healthy-so-far rollout: why its readiness failure is not (yet) an outage."""
+
+    state: ServiceState
+    assessment: DeployAssessment
+
+    def evidence(self) -> dict[str, Any]:
+        return {"deploying": {"service": self.state.name, "why": self.assessment.why, **self.state.evidence()}}
+
+
+def deploying_excuse(ctx: CheckContext, service_name: str | None) -> DeployExcuse | None:
+    """The service's rollout if it is ``deploying`` (DESIGN §3: readiness and routing failures of that service are
+    then DEGRADED ``deploying``); None when it is stable or stuck, or when ECS cannot be read (no excuse without
+    evidence: the failure stands). Reads the run's shared ECS snapshot."""
+    if not service_name:
+        return None
+    try:
+        states = service_states(ctx)
+    except DeadlineExceeded:
+        raise
+    except Verdict:
+        return None
+    state = states.get(service_name)
+    if state is None:
+        return None
+    assessment = assess_deploy(state, ctx.config.deploy_grace_s)
+    return DeployExcuse(state, assessment) if assessment.status == "deploying" else None
+
+
+def deploying(ctx: CheckContext, service_name: str | None) -> DeployAssessment | None:
+    """The service's rollout if one is under way and young (DEGRADED territory), else None.
+
+    None also when the ECS state cannot be read: an unknown state never excuses a failure.
+    """
+    if not service_name:
+        return None
+    try:
+        state = service_states(ctx).get(service_name)
+    except (CanaryError, CheckFailed, CheckSkipped):
+        return None
+    if state is None:
+        return None
+    assessment = assess_deploy(state, ctx.config.deploy_grace_s)
+    return assessment if assessment.status == "deploying" else None
 
 
 def stopped_task_reasons(ctx: CheckContext, service: str, *, limit: int = STOPPED_TASKS_KEPT) -> list[dict[str, Any]]:

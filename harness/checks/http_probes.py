@@ -69,7 +69,13 @@ def http_hermes_health(ctx: CheckContext) -> None:
             raise ctx.fail(Reason.ROUTE_DEFAULT, "Hermes /health was answered by the ALB default action (fixed "
                                                  "'healthy' text): no rule routes /hermes/*")
         if response.status != 200:
-            raise status_verdict(response, "Hermes /health")
+            verdict = status_verdict(response, "Hermes /health")
+            excuse = platform.deploying_excuse(ctx, ctx.config.hermes_service) if response.status >= 500 else None
+            if excuse is None:
+                raise verdict
+            ctx.degrade(Reason.DEPLOYING, f"{verdict.message} while {excuse.state.name} deploys "
+                                          f"({excuse.assessment.why})", excuse.evidence())
+            return
         body = response.json()
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
             raise ctx.fail(Reason.SCHEMA_MISMATCH, "Hermes /health JSON has no string 'status' field",
