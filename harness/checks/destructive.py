@@ -1,6 +1,7 @@
 """The destructive tier: checks that restart or scale the edit service (test environments only).
 
-The runner refuses this tier (SKIPPED ``not_allowed``) unless ``CANARY_ALLOW_DESTRUCTIVE=true``. Each check
+The runner refuses this tier (SKIPPED ``not_allowed``) unless ``CANARY_ALLOW_DESTRUCTIVE=true``. The checks
+take turns on the edit service with each other and with ``session.lifecycle`` (``hold_edit_service``). Each check
 records the edit service's desired count before it starts and restores it in cleanup: never below what it
 was, and never scaling in while a user's (non-synthetic) session is live. A restart is a StopTask of one task
 (ECS replaces it); desired counts are never set by these checks except by that restore.
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.check import CheckContext, check
-from harness.checks.journeys import LIVE_STATUSES, Fingerprint, Journey, JourneySession
+from harness.checks.journeys import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
 from harness.deadline import Deadline, poll_until
 from harness.errors import CanaryError, CheckFailed, CheckSkipped
 from harness.model import Reason, Tier
@@ -100,6 +101,7 @@ def _compare(before: Fingerprint, after: Fingerprint) -> list[str]:
        why="workspaces live on EFS so a container restart must not lose an editor's work; checked through the "
            "platform's own surface (record, status endpoint, preview), not by looking inside the container")
 def session_persistence(ctx: CheckContext) -> None:
+    hold_edit_service(ctx)
     journey = Journey(ctx)
     try:
         Capacity.remember(ctx, journey)
@@ -142,6 +144,7 @@ def session_persistence(ctx: CheckContext) -> None:
        why="parallel editors must not see each other's sessions, and a burst must not scale past the service's "
            "maximum (cost and quota)")
 def session_concurrency(ctx: CheckContext) -> None:
+    hold_edit_service(ctx)
     journey = Journey(ctx)
     try:
         Capacity.remember(ctx, journey)
@@ -191,6 +194,7 @@ def session_concurrency(ctx: CheckContext) -> None:
                "SESSION_EXPIRY_TIMEOUT_S",
        why="an edit task left running with no session costs money every hour (sprint 10 removed auto-sleep)")
 def session_auto_shutdown(ctx: CheckContext) -> None:
+    hold_edit_service(ctx)
     journey = Journey(ctx)
     try:
         with ctx.step("live_user_sessions"):

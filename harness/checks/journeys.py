@@ -25,13 +25,20 @@ from harness.check import CheckContext, check
 from harness.checks.dynamodb import sessions_key_schema
 from harness.checks.http_probes import is_alb_default
 from harness.deadline import Deadline, poll_until
-from harness.errors import CanaryError, CheckFailed, Verdict
+from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, Verdict
 from harness.evidence import white_box
 from harness.http import HttpResponse, status_verdict
 from harness.model import Reason, Tier
 from harness.platform import ServiceState
 from harness.sweeper import deactivate_via_hermes, retire_session
-from harness.synthetic import USER_ATTRIBUTE, KeySchema, SyntheticStore, attribute_text, plain
+from harness.synthetic import (
+    USER_ATTRIBUTE,
+    KeySchema,
+    SyntheticStore,
+    attribute_text,
+    discover_key_schema,
+    plain,
+)
 from harness.testdata import SyntheticData
 
 LIVE_STATUSES = ("initializing", "active")
@@ -72,6 +79,26 @@ class Fingerprint:
     preview_names_session: bool
 
 
+_PLATFORM_MUTEX = "journeys.edit_service_mutex"
+
+
+def hold_edit_service(ctx: CheckContext) -> None:
+    """Serialise the checks of one run that start sessions or scale the edit service (lifecycle, destructive).
+
+    They judge the same edit service (cold/warm, scale-in, restarts, capacity restore), so they take turns.
+    The turn is held until the check's cleanup has run: its release is registered as the first undo, which
+    the runner runs last.
+    """
+    mutex = ctx.facts.once(_PLATFORM_MUTEX, threading.Lock)
+    started = time.perf_counter()
+    if not mutex.acquire(timeout=max(0.0, ctx.deadline.remaining())):
+        raise DeadlineExceeded("deadline reached while another journey of this run held the edit service")
+    ctx.add_cleanup("release-edit-service", lambda _deadline: mutex.release())
+    waited = time.perf_counter() - started
+    if waited > 0.05:
+        ctx.evidence["waited_for_other_journeys_s"] = round(waited, 2)
+
+
 class Journey:
     """Drives synthetic sessions through Hermes for one check; every step is a ``ctx.step``."""
 
@@ -102,19 +129,26 @@ class Journey:
         """How long an undo gives the platform to drain a deactivated session before deleting its record."""
         return min(CLEANUP_DRAIN_WAIT_S, self.config.session_expiry_timeout_s)
 
-    def schema(self) -> KeySchema:
+    def schema(self, deadline: Deadline | None = None) -> KeySchema:
+        """The discovered key schema: the run's shared one, or (an undo after the check's deadline) its own."""
         if self._schema is None:
-            partition, sort = sessions_key_schema(self.ctx)  # one DescribeTable per run, shared
-            self._schema = KeySchema(partition=partition, sort=sort, types={})
+            if deadline is None:
+                partition, sort = sessions_key_schema(self.ctx)  # one DescribeTable per run, shared
+                self._schema = KeySchema(partition=partition, sort=sort, types={})
+            else:
+                self._schema = discover_key_schema(self.ctx.aws_for(deadline).dynamodb, self._table())
         return self._schema
+
+    def _table(self) -> str:
+        table = self.config.sessions_table
+        if not table:
+            raise CanaryError(Reason.CONFIG_INVALID, "journeys need SESSIONS_TABLE")
+        return table
 
     def store(self, deadline: Deadline | None = None) -> SyntheticStore:
         """The guarded sessions table, on the check's deadline or (for undos) another one."""
         aws = self.ctx.aws if deadline is None else self.ctx.aws_for(deadline)
-        table = self.config.sessions_table
-        if not table:
-            raise CanaryError(Reason.CONFIG_INVALID, "journeys need SESSIONS_TABLE")
-        return SyntheticStore(aws.dynamodb, table, self.schema(), self.config.test_prefix)
+        return SyntheticStore(aws.dynamodb, self._table(), self.schema(deadline), self.config.test_prefix)
 
     def edit_service(self) -> ServiceState | None:
         """The edit service now (uncached); None when ECS is not configured."""
@@ -428,6 +462,7 @@ def _title(text: str) -> str | None:
        why="this is what an editor does; it catches every failure the probes cannot see (activation logic, "
            "container start, routing to a live session), and labels cold vs warm starts")
 def session_lifecycle(ctx: CheckContext) -> None:
+    hold_edit_service(ctx)
     journey = Journey(ctx)
     try:
         with ctx.step("edit.running_count"):
