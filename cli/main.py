@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import IO, Any
 
 from harness.config import CanaryConfig, load_config
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sbx = sub.add_parser("sandbox", help="serve the offline replica and print the environment to use it")
     sbx.add_argument("--faults", default="")
     sbx.add_argument("--profile", choices=("session-platform", "queue-platform"), default="session-platform")
+    sbx.add_argument("--port", type=int, default=0, help="loopback port of the local ALB (default: a free one)")
 
     selftest = sub.add_parser("selftest", help="drive the alert-path self-test alarm to ALARM and back")
     selftest.add_argument("--alarm-name", default=None)
@@ -227,22 +228,17 @@ def cmd_cost(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace, out: IO[str]) -> int:
-    import signal
-    import threading
+def cmd_sandbox(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Serve the replica until Ctrl-C; the ``export`` lines on stdout point ``canary run`` at it."""
+    from sandbox.__main__ import serve
+    from sandbox.faults import Faults, UnknownFault, parse_fault_spec
+    from sandbox.runtime import Sandbox
 
-    with _sandbox_env(True, args.faults, args.profile) as environ:
-        from sandbox.runtime import Sandbox  # noqa: F401 - imported for its side-effect-free presence check
-
-        shown = {k: v for k, v in environ.items() if os.environ.get(k) != v}
-        for key in sorted(shown):
-            print(f"export {key}={shown[key]}", file=out)
-        print("# sandbox running; admin: $WEBORDINARY_BASE_URL/__sandbox/faults ; Ctrl-C to stop", file=out,
-              flush=True)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with suppress(KeyboardInterrupt):
-            stop.wait()
+    try:
+        faults = Faults(parse_fault_spec(args.faults or os.environ.get("SANDBOX_FAULTS", "")))
+    except UnknownFault as exc:
+        raise UsageError(str(exc)) from exc
+    serve(Sandbox(faults, profile=args.profile, port=args.port), out=out, err=err)
     return 0
 
 
@@ -275,7 +271,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: 
         if args.command == "cost":
             return cmd_cost(args, out)
         if args.command == "sandbox":
-            return cmd_sandbox(args, out)
+            return cmd_sandbox(args, out, err)
         if args.command == "selftest":
             return cmd_selftest(args, out)
     except ConfigError as exc:
