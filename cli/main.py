@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any, TextIO
 
 from harness.config import CanaryConfig, load_config
 from harness.errors import ConfigError
@@ -110,7 +110,7 @@ def _write(path: str, text: str) -> None:
         handle.write(text)
 
 
-def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from harness.deadline import Deadline
     from harness.reporting import progress_line, render_table
 
@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         return report.exit_code
 
 
-def _emit_reports(args: argparse.Namespace, report: RunReport, out: IO[str]) -> None:
+def _emit_reports(args: argparse.Namespace, report: RunReport, out: TextIO) -> None:
     from harness.reporting import render_html, render_json, render_junit
 
     if args.json == "-":
@@ -184,7 +184,7 @@ def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
     return build_app(config, boto_session=session, endpoint_url=endpoint, hermes_token=token)
 
 
-def cmd_list(args: argparse.Namespace, out: IO[str]) -> int:
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     from harness.checks import CATALOGUE
 
     rows = [c for c in CATALOGUE if args.profile is None or args.profile in c.profiles]
@@ -200,7 +200,7 @@ def cmd_list(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace, out: IO[str]) -> int:
+def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     from harness.deadline import Deadline
     from harness.sweeper import sweep
 
@@ -220,7 +220,7 @@ def cmd_sweep(args: argparse.Namespace, out: IO[str]) -> int:
         return 0
 
 
-def cmd_cost(args: argparse.Namespace, out: IO[str]) -> int:
+def cmd_cost(args: argparse.Namespace, out: TextIO) -> int:
     from harness.cost_report import estimate_deployment, render_estimate
 
     estimate = estimate_deployment(load_config(environ=os.environ))
@@ -228,7 +228,7 @@ def cmd_cost(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def cmd_sandbox(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Serve the replica until Ctrl-C; the ``export`` lines on stdout point ``canary run`` at it."""
     from sandbox.__main__ import serve
     from sandbox.faults import Faults, UnknownFault, parse_fault_spec
@@ -242,7 +242,7 @@ def cmd_sandbox(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return 0
 
 
-def cmd_selftest(args: argparse.Namespace, out: IO[str]) -> int:
+def cmd_selftest(args: argparse.Namespace, out: TextIO) -> int:
     from harness.selftest import run_selftest
 
     with _sandbox_env(args.sandbox, "", None) as environ:
@@ -253,7 +253,7 @@ def cmd_selftest(args: argparse.Namespace, out: IO[str]) -> int:
         return 0 if result.get("ok") else 1
 
 
-def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
