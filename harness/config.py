@@ -92,8 +92,12 @@ class CanaryConfig:
             return self.base_url.rstrip("/") + "/hermes"
         return None
 
+    def maintenance_window(self, moment: datetime) -> MaintenanceWindow | None:
+        """The configured window ``moment`` falls in, if any."""
+        return next((w for w in self.maintenance_windows if w.contains(moment)), None)
+
     def in_maintenance(self, moment: datetime) -> bool:
-        return any(w.contains(moment) for w in self.maintenance_windows)
+        return self.maintenance_window(moment) is not None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Protocol
 from harness import __version__
 from harness.aws import AwsClients, classify_aws_error
 from harness.check import Check, CheckContext, RunFacts
-from harness.config import CanaryConfig
+from harness.config import CanaryConfig, MaintenanceWindow
 from harness.cost import CostModel
 from harness.deadline import Deadline
 from harness.errors import CanaryError, CheckSkipped, DeadlineExceeded, TransientCanaryError, TransientFailure, Verdict
@@ -140,9 +140,16 @@ class Runner:
         run_id = run_id or new_run_id(self._now)
         selection = self.select(tiers=tiers, check_ids=check_ids, profile=profile)
         profile_value = Profile(profile or self.config.profile)
-        results: dict[str, CheckResult] = {r.id: r for r in selection.skipped}
+        window = self.config.maintenance_window(started_wall)
+        results: dict[str, CheckResult] = {}
+
+        def record(result: CheckResult) -> None:
+            noted = _in_maintenance(result, window)
+            results[noted.id] = noted
+            self._emit(noted)
+
         for r in selection.skipped:
-            self._emit(r)
+            record(r)
         facts = RunFacts()
         journey_refusal: Verdict | None = None
         holds_lock = False
@@ -163,35 +170,29 @@ class Runner:
                     if blocked is None and journey_refusal is not None and chk.tier in _WRITING_TIERS:
                         blocked = journey_refusal
                     if blocked is not None:
-                        results[chk.id] = self._skipped(chk, profile_value, blocked)
-                        self._emit(results[chk.id])
+                        record(self._skipped(chk, profile_value, blocked))
                     else:
                         runnable.append(chk)
                 futures = {pool.submit(self._run_one, chk, profile_value, deadline, run_id, facts): chk
                            for chk in runnable}
                 done, pending = cf.wait(futures, timeout=deadline.remaining() + 0.05)
                 for future in done:
-                    result = future.result()  # _run_one never raises
-                    results[result.id] = result
-                    self._emit(result)
+                    record(future.result())  # _run_one never raises
                 for future in pending:
                     chk = futures[future]
                     future.cancel()
-                    result = CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
-                                         outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
-                                         message="run deadline reached before the check finished",
-                                         duration_ms=int((time.perf_counter() - started) * 1000))
-                    results[chk.id] = result
-                    self._emit(result)
+                    record(CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
+                                       outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
+                                       message="run deadline reached before the check finished",
+                                       duration_ms=int((time.perf_counter() - started) * 1000)))
                 if pending:
                     break
             # Anything never started because the deadline hit in an earlier wave.
             for chk in selection.to_run:
                 if chk.id not in results:
-                    results[chk.id] = CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
-                                                  outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
-                                                  message="not started: run deadline reached", duration_ms=0)
-                    self._emit(results[chk.id])
+                    record(CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
+                                       outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
+                                       message="not started: run deadline reached", duration_ms=0))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             if holds_lock and lock is not None:
@@ -203,7 +204,7 @@ class Runner:
         return RunReport(run_id=run_id, environment=self.config.environment, profile=profile_value,
                          started_at=started_wall.isoformat().replace("+00:00", "Z"),
                          duration_ms=int(duration_s * 1000), checks=ordered, estimated_cost_usd=cost,
-                         canary_version=__version__, maintenance=self.config.in_maintenance(started_wall))
+                         canary_version=__version__, maintenance=window is not None)
 
     def _emit(self, result: CheckResult) -> None:
         if self.on_result is not None:
@@ -326,6 +327,17 @@ class Runner:
         r = self.redactor
         return replace(result, message=r.text(result.message), evidence=r.data(dict(result.evidence)),
                        steps=tuple(replace(s, name=r.text(s.name), message=r.text(s.message)) for s in result.steps))
+
+
+def _in_maintenance(result: CheckResult, window: MaintenanceWindow | None) -> CheckResult:
+    """Inside a maintenance window every result says so (message and evidence): it is reported, not paged."""
+    if window is None:
+        return result
+    until = window.end.isoformat().replace("+00:00", "Z")
+    note = f"maintenance window until {until}: not paging"
+    return replace(result, message=f"{result.message} [{note}]" if result.message else note,
+                   evidence={**result.evidence, "maintenance_window": {
+                       "start": window.start.isoformat().replace("+00:00", "Z"), "end": until}})
 
 
 def _strip_internal(result: CheckResult) -> CheckResult:
