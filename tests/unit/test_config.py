@@ -302,7 +302,7 @@ def test_maintenance_window_contains_is_half_open() -> None:
 # --- property: arbitrary operator text never crashes the loader -------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(env_var=st.sampled_from((*ENV_VARS, CONFIG_FILE_ENV)), value=st.text(max_size=80))
 def test_arbitrary_env_text_gives_a_config_or_a_named_config_error(env_var: str, value: str) -> None:
     """For any text in any variable: a CanaryConfig, or a ConfigError that names that variable; nothing else."""

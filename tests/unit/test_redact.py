@@ -104,14 +104,14 @@ def _embed(secret: str) -> st.SearchStrategy[str]:
     return st.builds(lambda a, b: a + secret + b, st.text(max_size=20), st.text(max_size=20))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(secret=secrets, data=st.data())
 def test_property_a_registered_secret_never_survives_in_text(secret: str, data: st.DataObject) -> None:
     text = data.draw(_embed(secret))
     assert secret not in redactor(secret).text(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(secret=secrets, data=st.data())
 def test_property_a_registered_secret_never_survives_in_nested_evidence(secret: str, data: st.DataObject) -> None:
     leaf = st.one_of(json_scalars, _embed(secret))
