@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +44,13 @@ from bench import (
 
 HANDLER_MODULE = "handlers.canary"
 # If the handler module does not exist yet: what it would be made of (clearly labelled in the output).
-FALLBACK_IMPORT = "harness.app, aws_lambda_powertools.logging, aws_lambda_powertools.metrics, aws_lambda_powertools.tracing"
+FALLBACK_IMPORT = ("harness.app, aws_lambda_powertools.logging, aws_lambda_powertools.metrics, "
+                   "aws_lambda_powertools.tracing")
 BASELINE_IMPORT = "boto3"
+# The least any Powertools + requests handler imports and builds at module level: what the target is up against.
+FLOOR_IMPORT = ("boto3, requests\n"
+                "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
+                "Logger(service='floor'); Metrics(namespace='floor'); Tracer(service='floor')")
 TARGET_RATIO = 1.3
 DEFAULT_REPETITIONS = 7
 CHILD_TIMEOUT_S = 60.0
@@ -162,16 +167,25 @@ def child_env(pycache_prefix: Path, *, write_bytecode: bool = False) -> dict[str
     return base
 
 
-def time_import(modules: str, env: dict[str, str]) -> float:
-    """Seconds the ``import`` statement took inside a fresh interpreter (interpreter start-up excluded)."""
-    code = ("import time as _t\n_s = _t.perf_counter()\n"
+@dataclass(frozen=True)
+class ImportTiming:
+    """One fresh interpreter's ``import``: wall seconds, and CPU seconds (steadier when cores are contended)."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def time_import(modules: str, env: dict[str, str]) -> ImportTiming:
+    """How long the ``import`` statement took inside a fresh interpreter (interpreter start-up excluded)."""
+    code = ("import time as _t\n_s, _c = _t.perf_counter(), _t.process_time()\n"
             f"import {modules}\n"
-            "print(repr(_t.perf_counter() - _s))")
+            "print(repr(_t.perf_counter() - _s), repr(_t.process_time() - _c))")
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=CHILD_TIMEOUT_S, check=False)
     if done.returncode != 0:
         raise BenchmarkUnavailable(f"import {modules} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    wall, cpu = done.stdout.strip().splitlines()[-1].split()
+    return ImportTiming(float(wall), float(cpu))
 
 
 def importtime_lines(modules: str, env: dict[str, str]) -> list[ImportLine]:
@@ -221,29 +235,47 @@ def prepare_prefixes(workdir: Path, handler_modules: str) -> tuple[Path, Path, l
 
 def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[Figure]:
     modules, label = handler_import()
+    timings: dict[str, list[ImportTiming]] = {"boto3": [], "bundled": [], "precompiled": [], "floor": []}
+
+    def sample(name: str, what: str, env: dict[str, str]) -> Callable[[], float]:
+        def once() -> float:
+            timing = time_import(what, env)
+            timings[name].append(timing)
+            return timing.wall_s
+
+        return once
+
     with tempfile.TemporaryDirectory(prefix="bench-pyc-") as tmp:
         full, bundled, dropped = prepare_prefixes(Path(tmp), modules)
         env_full, env_bundled = child_env(full), child_env(bundled)
-        samples = interleave({
-            "boto3": lambda: time_import(BASELINE_IMPORT, env_full),
-            "bundled": lambda: time_import(modules, env_bundled),
-            "precompiled": lambda: time_import(modules, env_full),
-        }, repetitions)
+        samples = interleave({"boto3": sample("boto3", BASELINE_IMPORT, env_full),
+                              "bundled": sample("bundled", modules, env_bundled),
+                              "precompiled": sample("precompiled", modules, env_full),
+                              "floor": sample("floor", FLOOR_IMPORT, env_full)}, repetitions)
         extras: list[tuple[str, int, str | None]] = []
         if breakdown:
             extras = extra_imports(importtime_lines(modules, env_bundled),
                                    importtime_lines(BASELINE_IMPORT, env_full))
     boto3_s = median(samples["boto3"])
+    cpu = {name: median(t.cpu_s for t in values) for name, values in timings.items()}
     figures = [
         Figure(f"cold start: {label} / boto3 (as bundled)", ratio(median(samples["bundled"]), boto3_s), "x",
                TARGET_RATIO,
                raw=f"median {median(samples['bundled']) * 1000:.0f} vs {boto3_s * 1000:.0f} ms; handler "
                    f"{format_samples(samples['bundled'])}, boto3 {format_samples(samples['boto3'])}",
                note=f"compiled at cold start: {', '.join(dropped)}"),
+        Figure(f"cold start: {label} / boto3 (as bundled, CPU)", ratio(cpu["bundled"], cpu["boto3"]), "x",
+               raw=f"CPU medians {cpu['bundled'] * 1000:.0f} vs {cpu['boto3'] * 1000:.0f} ms",
+               note="steadier than wall time when the cores are contended"),
         Figure(f"cold start: {label} / boto3 (precompiled)", ratio(median(samples["precompiled"]), boto3_s), "x",
-               raw=f"median {median(samples['precompiled']) * 1000:.0f} ms; "
-                   f"{format_samples(samples['precompiled'])}",
+               raw=f"median {median(samples['precompiled']) * 1000:.0f} ms "
+                   f"{format_samples(samples['precompiled'])}; CPU "
+                   f"{ratio(cpu['precompiled'], cpu['boto3']):.2f}x",
                note="with a compileall step in the bundling"),
+        Figure("cold start: floor (boto3+requests+Powertools) / boto3", ratio(median(samples["floor"]), boto3_s),
+               "x", raw=f"median {median(samples['floor']) * 1000:.0f} ms; CPU "
+                        f"{ratio(cpu['floor'], cpu['boto3']):.2f}x",
+               note="Logger, Metrics, Tracer built at import, precompiled: no handler gets below this"),
     ]
     if extras:
         total = sum(us for _pkg, us, _by in extras)
