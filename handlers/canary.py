@@ -1,15 +1,19 @@
 """Lambda entry point for scheduled and console runs: validate the event, run the harness, emit metrics.
 
 Event (every key optional): ``{"tiers": [...], "checks": [...], "profile": "...", "dry_run": bool}``, or an
-EventBridge scheduled-event envelope whose ``detail`` is that object. The function's configuration
-(``CANARY_TIERS``, ``CANARY_ALLOW_DESTRUCTIVE``) stays the gate: the event chooses among what it allows.
+EventBridge scheduled-event envelope whose ``detail`` is that object; or ``{"selftest": true}`` alone. The
+function's configuration (``CANARY_TIERS``, ``CANARY_ALLOW_DESTRUCTIVE``) stays the gate: the event chooses among
+what it allows.
 
 Responses:
 - a run: the run report (DESIGN §9 JSON), secrets redacted; metrics flushed as EMF before returning;
 - ``{"error": "validation", "details": [{"field", "message"}]}``: a bad event, nothing ran, no metric;
 - ``{"error": "config", "message": ...}``: the configuration is invalid (the message names the environment
   variable), nothing ran, ``CanaryErrors=1`` is emitted (the canary is broken; ``RunPassed`` stays absent);
-- ``{"dry_run": true, "would_run": [...], "skipped": [...]}``: configuration and selection checked, no call made.
+- ``{"dry_run": true, "would_run": [...], "skipped": [...]}``: configuration and selection checked, no call made;
+- ``{"selftest": true, "ok": bool, "alarm": ..., "states": [...], ...}``: the alert-path self-test
+  (``harness.selftest``) drove the self-test alarm to ALARM and back with SetAlarmState, so the operator can
+  confirm the notification arrived; no check ran, no metric was emitted.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from harness.model import Profile
 from harness.runner import new_run_id
 
 AppFactory = Callable[[], LambdaApp]
+SELFTEST_ALARM_ENV = "CANARY_SELFTEST_ALARM"  # set by the CDK stack on the probe function
+SELFTEST_TIMEOUT_S = 60.0
 
 
 class CanaryHandler:
@@ -61,6 +67,8 @@ class CanaryHandler:
     def _run(self, app: LambdaApp, request: CanaryRequest, context: Any) -> dict[str, Any]:
         try:
             config = app.config
+            if request.selftest:
+                return _selftest(app, context)
             problem = _profile_problem(request, config.profile)
             if problem is not None:
                 return _validation_error(problem)
@@ -86,6 +94,22 @@ class CanaryHandler:
             "maintenance": report.maintenance})
         response: dict[str, Any] = harness_app.redactor.data(report.to_dict())
         return response
+
+
+def _selftest(app: LambdaApp, context: Any) -> dict[str, Any]:
+    """ALARM and back on the self-test alarm, within the invoke's time; the result is the response."""
+    from harness.selftest import run_selftest
+
+    deadline = Deadline.from_lambda_context(context, reserve_s=FLUSH_RESERVE_S)
+    # run_selftest may wait up to 2 x timeout + 10 s (two state changes and their polls).
+    timeout_s = max(1.0, min(SELFTEST_TIMEOUT_S, (deadline.remaining() - 10.0) / 2))
+    harness_app = app.app(read_secrets=False)  # the Hermes token is not needed to move an alarm
+    alarm = app.environ.get(SELFTEST_ALARM_ENV, "").strip() or None
+    result = run_selftest(harness_app.aws.client("cloudwatch"), app.config, alarm_name=alarm, timeout_s=timeout_s)
+    response: dict[str, Any] = LOG_REDACTOR.data({"selftest": True, **result})
+    log = logger.info if result.get("ok") else logger.error
+    log(f"selftest {'ok' if result.get('ok') else 'FAILED'}", extra={"selftest": response})
+    return response
 
 
 def _profile_problem(request: CanaryRequest, configured: str) -> EventInvalid | None:

@@ -25,7 +25,8 @@ class EventInvalid(ValueError):
 
 
 class CanaryRequest(BaseModel):
-    """A run request. Every key is optional: ``{}`` runs the configured default selection."""
+    """A run request. Every key is optional: ``{}`` runs the configured default selection; ``{"selftest": true}``
+    (alone) runs no check but drives the alert-path self-test alarm to ALARM and back."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -33,6 +34,7 @@ class CanaryRequest(BaseModel):
     checks: list[str] | None = Field(default=None, min_length=1)
     profile: ProfileName | None = None
     dry_run: bool = False
+    selftest: bool = False
 
     @field_validator("checks")
     @classmethod
@@ -110,6 +112,10 @@ def parse_canary_event(event: Any, *, known_checks: Collection[str]) -> CanaryRe
         request = CanaryRequest.model_validate(dict(body), context={"known_checks": tuple(known_checks)})
     except ValidationError as exc:
         raise EventInvalid(_details(exc, prefix)) from exc
+    if request.selftest and (request.tiers is not None or request.checks is not None or request.profile is not None
+                             or request.dry_run):
+        raise EventInvalid([{"field": f"{prefix}selftest", "message": "a self-test runs no checks: send "
+                             "{\"selftest\": true} alone (no tiers, checks, profile or dry_run)"}])
     if request.tiers is not None and request.checks is not None:
         raise EventInvalid([{"field": f"{prefix}checks", "message": "give either 'tiers' or 'checks', not both "
                              "(named checks run whatever their tier)"}])
