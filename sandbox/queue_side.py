@@ -12,8 +12,10 @@ platform is a pure function of "now + active faults" (``QueueSide.render``), re-
 
 Faults (``sandbox.faults.FAULT_CLASSES``): ``dlq_message``, ``stuck_message`` (``mode=age`` default: an input
 message 2 h old; ``mode=no_containers``: a claim request waits 5 min while the edit service runs 0 tasks),
-``failed_executions``, ``stale_site``, ``stale_claim`` (``mode=stopped`` default | ``unknown`` | ``expired``),
-``idle_tasks``.
+``failed_executions`` (FAILED, ProcessingTimeout, TIMED_OUT and ABORTED runs inside the hour), ``stale_site``
+(index.html written 2 h before the last success), ``stale_claim`` (a second claim naming a task that is
+``mode=stopped`` (default) | ``unknown`` to ECS | ``expired``), ``idle_tasks`` (the edit task started 2 h ago, the
+last execution ended 3 h ago, the container released its claim).
 """
 
 from __future__ import annotations
