@@ -347,7 +347,7 @@ def test_too_little_time_ends_incomplete_on_time_with_metrics_flushed(monkeypatc
     assert (views[-1][0], run["RunPassed"], run["CanaryErrors"]) == (
         contract.run_dimensions("test"), ("Count", 0.0), ("Count", 0.0))
     by_check = {d["Check"]: v for d, v in views if "Check" in d}
-    assert set(by_check["aws.credentials"]) == {"CheckDuration"}
+    assert "aws.credentials" not in by_check  # INCOMPLETE: the deadline set its duration, so nothing is emitted
     assert by_check["config.valid"]["CheckPassed"] == ("Count", 1.0)
 
 
@@ -371,8 +371,8 @@ def test_a_journey_out_of_time_is_incomplete_its_session_cleaned_up_and_metrics_
     # AND the metrics were flushed: no CheckPassed for an incomplete journey, the run not passed
     views = emf(capsys.readouterr().out)
     by_check = {d["Check"]: v for d, v in views if d.get("Check") == "session.lifecycle" and "StartType" not in d}
-    assert "CheckPassed" not in by_check["session.lifecycle"]
-    assert by_check["session.lifecycle"]["CheckDuration"] == ("Milliseconds", journey["duration_ms"])
+    journey_metrics = by_check.get("session.lifecycle", {})
+    assert "CheckPassed" not in journey_metrics and "CheckDuration" not in journey_metrics
     assert views[-1] == (contract.run_dimensions("sandbox"), {**views[-1][1], "RunPassed": ("Count", 0.0)})
 
 
