@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from harness.check import CheckContext
-from harness.errors import CanaryError, CheckFailed, CheckSkipped, DeadlineExceeded, Verdict
+from harness.errors import CheckFailed, CheckSkipped, DeadlineExceeded, Verdict
 from harness.model import Reason
 
 DeployStatus = Literal["stable", "deploying", "stuck"]
@@ -262,23 +262,6 @@ def deploying_excuse(ctx: CheckContext, service_name: str | None) -> DeployExcus
         return None
     assessment = assess_deploy(state, ctx.config.deploy_grace_s)
     return DeployExcuse(state, assessment) if assessment.status == "deploying" else None
-
-
-def deploying(ctx: CheckContext, service_name: str | None) -> DeployAssessment | None:
-    """The service's rollout if one is under way and young (DEGRADED territory), else None.
-
-    None also when the ECS state cannot be read: an unknown state never excuses a failure.
-    """
-    if not service_name:
-        return None
-    try:
-        state = service_states(ctx).get(service_name)
-    except (CanaryError, CheckFailed, CheckSkipped):
-        return None
-    if state is None:
-        return None
-    assessment = assess_deploy(state, ctx.config.deploy_grace_s)
-    return assessment if assessment.status == "deploying" else None
 
 
 def stopped_task_reasons(ctx: CheckContext, service: str, *, limit: int = STOPPED_TASKS_KEPT) -> list[dict[str, Any]]:
