@@ -1,10 +1,11 @@
 """Least-privilege IAM for each canary function (DESIGN §1, §7).
 
-Reads are Describe/List/Get on the named resources. Writes are few and scoped: the canary's own lock and marker
-items in the sessions table (``dynamodb:LeadingKeys`` on the test prefix), the sweeper's deletes, the destructive
-tier's UpdateService on the edit service, metrics in the canary's namespace, and SetAlarmState on the self-test
-alarm. The canary never receives from the platform's queues (that would raise receive counts and push real work
-into dead-letter queues), so no policy grants ``sqs:ReceiveMessage``.
+Reads are Describe/List/Get on the named resources. Writes are few and scoped: the run-lock item in the sessions
+table (``dynamodb:LeadingKeys`` on the test prefix), deletes of synthetic session records (journey cleanup and the
+sweeper; see ``_synthetic_record_deletes`` for why LeadingKeys cannot apply), the destructive tier's
+UpdateService/StopTask on the edit service and cluster, metrics in the canary's namespace, and SetAlarmState on the
+self-test alarm. The canary never receives from the platform's queues (that would raise receive counts and push
+real work into dead-letter queues), so no policy grants ``sqs:ReceiveMessage``.
 
 Where an action has no resource-level permissions, or a resource name is only known at run time, the statement
 carries a wildcard and a ``why``: that text becomes the cdk-nag IAM5 acknowledgment, so every wildcard is justified
@@ -43,6 +44,8 @@ WHY_METRICS_READ = f"CloudWatch GetMetricData/GetMetricStatistics/ListMetrics ar
 WHY_PUT_METRIC = f"PutMetricData {WHY_NO_RESOURCE_LEVEL}; the cloudwatch:namespace condition limits it to the canary's"
 WHY_ECS_LIST = f"ECS ListServices/ListTasks {WHY_NO_RESOURCE_LEVEL}; the ecs:cluster condition limits them to one"
 WHY_ECS_TASKS = "task ids are only known at run time; DescribeTasks is read-only and limited to the one cluster"
+WHY_STOP_TASK = ("the destructive tier (test environments only) restarts an edit task whose id is only known at run "
+                 "time; limited to the one cluster")
 WHY_TABLE_INDEX = "index names are discovered with DescribeTable at run time; read-only"
 WHY_EXECUTIONS = "execution names are only known at run time; DescribeExecution is read-only, one state machine"
 WHY_SQS_DISCOVERY = ("queues are discovered by name prefix at run time (per-project queues); ListQueues "
@@ -169,14 +172,28 @@ def _table_read(sid: str, table: str | None, arns: Arns) -> list[Grant]:
     return [Grant(sid, _TABLE_READ, (arns.table(table), arns.table_indexes(table)), why=WHY_TABLE_INDEX)]
 
 
-def _prefixed_item_writes(cfg: EnvironmentConfig, arns: Arns, actions: tuple[str, ...]) -> list[Grant]:
-    """The canary's own lock/marker items: their partition key starts with the test prefix."""
+def _lock_item_writes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
+    """The run lock (harness.run_lock): every key attribute of the lock item is <prefix>canary-lock."""
     table = cfg.target("sessions_table")
     if not table:
         return []
     prefix = cfg.target("test_prefix")
-    return [Grant("WriteOwnPrefixedItems", actions, (arns.table(table),),
+    return [Grant("PutOwnPrefixedItems", ("dynamodb:PutItem",), (arns.table(table),),
                   {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*"]}})]
+
+
+def _synthetic_record_deletes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
+    """Deleting leftover synthetic session records (journey cleanup, sweeper) and the released run lock.
+
+    dynamodb:LeadingKeys cannot apply: Hermes assigns the sessionId partition key of a synthetic session, so only
+    its user key (userId) carries the test prefix. The harness guards every delete twice instead: one predicate
+    (harness.synthetic.SyntheticStore.is_synthetic, property-tested) and a server-side ConditionExpression
+    begins_with(<user key>, <prefix>) on the DeleteItem itself (DESIGN §1).
+    """
+    table = cfg.target("sessions_table")
+    if not table:
+        return []
+    return [Grant("DeleteSyntheticRecords", ("dynamodb:DeleteItem",), (arns.table(table),))]
 
 
 def _secret_read(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
@@ -223,7 +240,8 @@ def _queue_platform_reads(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
                             (arns.executions(machine),), why=WHY_EXECUTIONS))
     queues = [arns.queue(u) for u in (*cfg.target_list("queue_urls"), *cfg.target_list("dlq_urls"))]
     prefix = cfg.target("queue_name_prefix") or "webordinary-"
-    grants.append(Grant("SqsAttributes", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"),
+    grants.append(Grant("SqsAttributes", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+                                          "sqs:ListDeadLetterSourceQueues"),
                         (*dict.fromkeys(queues), arns.queues_with_prefix(prefix)), why=WHY_SQS_DISCOVERY))
     grants.append(Grant("SqsDiscover", ("sqs:ListQueues",), ("*",), why=WHY_SQS_DISCOVERY))
     buckets = cfg.target_list("site_buckets")
@@ -242,26 +260,25 @@ def grants_for(kind: str, cfg: EnvironmentConfig, arns: Arns, *, selftest_alarm_
     """Statements for one function kind: probe, journey, destructive or sweeper."""
     grants: list[Grant] = [_metrics_write()]
     if kind == "sweeper":
-        table = cfg.target("sessions_table")
-        grants += _table_read("ReadSessionsTable", table, arns)
-        if table:
-            # Hermes assigns the sessionId (the partition key) of synthetic sessions, so dynamodb:LeadingKeys
-            # cannot tell them apart; the sweeper only deletes items whose user key carries the test prefix,
-            # enforced by one predicate in the harness and a property test (DESIGN §1).
-            grants.append(Grant("SweepSyntheticSessions", ("dynamodb:DeleteItem",), (arns.table(table),)))
-        grants += _prefixed_item_writes(cfg, arns, ("dynamodb:PutItem", "dynamodb:UpdateItem"))
-        grants += _secret_read(cfg, arns)
+        grants += _table_read("ReadSessionsTable", cfg.target("sessions_table"), arns)
+        grants += _synthetic_record_deletes(cfg, arns)
+        grants += _secret_read(cfg, arns)  # deactivates leftovers through Hermes first
         return grants
     if cfg.profile == "queue-platform":
         grants += _queue_platform_reads(cfg, arns)
     else:
         grants += _session_platform_reads(cfg, arns)
     if kind in ("journey", "destructive"):
-        grants += _prefixed_item_writes(cfg, arns, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"))
-    if kind == "destructive" and cfg.target("ecs_cluster") and cfg.target("edit_service"):
-        # Scale-down/restart of the edit service only, and the harness restores the previous capacity.
+        grants += _lock_item_writes(cfg, arns)
+        grants += _synthetic_record_deletes(cfg, arns)
+    cluster, edit = cfg.target("ecs_cluster"), cfg.target("edit_service")
+    if kind == "destructive" and cluster and edit:
+        # Test environments only (allow_destructive): scale the edit service and restart one of its tasks; the
+        # harness restores the previous desired count, never "scales to zero".
         grants.append(Grant("ScaleEditServiceInTestEnvironment", ("ecs:UpdateService",),
-                            (arns.service(cfg.target("ecs_cluster"), cfg.target("edit_service")),)))
+                            (arns.service(cluster, edit),)))
+        grants.append(Grant("RestartEditTaskInTestEnvironment", ("ecs:StopTask",), (arns.tasks(cluster),),
+                            {"ArnEquals": {"ecs:cluster": arns.cluster(cluster)}}, WHY_STOP_TASK))
     if kind == "probe" and selftest_alarm_arn:
         # The alert-path self-test (harness.selftest) reads and flips only the dedicated self-test alarm.
         grants.append(Grant("DriveSelfTestAlarm", ("cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory",

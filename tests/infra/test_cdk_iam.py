@@ -50,7 +50,10 @@ def test_no_wildcard_actions_and_never_receive_from_platform_queues(synthesized:
 @pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
 def test_write_actions_on_wildcard_resources_are_only_the_unscopable_ones(synthesized: Synthesized,
                                                                          stack: str) -> None:
-    for _, statement in iter_statements(synthesized.json(stack)):
+    template = synthesized.json(stack)
+    destructive_role = next((role_of(template, n) for n in ("webordinary-canary-staging-destructive",)
+                             if stack == STAGING), None)
+    for role, statement in iter_statements(template):
         writes = {a for a in actions(statement) if is_write(a)}
         wildcard = [r for r in resources_of(statement) if "*" in r]
         if not (writes and wildcard):
@@ -59,6 +62,9 @@ def test_write_actions_on_wildcard_resources_are_only_the_unscopable_ones(synthe
             assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Webordinary/Canary"}}
         elif writes == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}:
             assert resources_of(statement) == ["*"]
+        elif writes == {"ecs:StopTask"} and role == destructive_role:
+            # Restarting an edit task (ids known only at run time) in a test environment: one cluster only.
+            assert set(statement["Condition"]["ArnEquals"]) == {"ecs:cluster"}
         elif writes == {"logs:CreateLogStream", "logs:PutLogEvents"}:
             # Streams are named by Lambda; the group is the function's own.
             (group,) = resources_of(statement)
@@ -115,28 +121,33 @@ def test_secrets_are_read_by_arn(synthesized: Synthesized) -> None:
     assert not [a for s in queue.values() for a in actions(s) if a.startswith("secretsmanager:")]
 
 
-def test_journey_writes_only_its_own_prefixed_items(synthesized: Synthesized) -> None:
+def test_journey_puts_only_prefixed_items_and_deletes_only_in_the_sessions_table(synthesized: Synthesized) -> None:
     journey = statements(synthesized, PRODUCTION, f"{P}-journey")
-    dynamodb_writes = [s for s in journey.values() if any(a.startswith("dynamodb:") and is_write(a)
-                                                         for a in actions(s))]
-    assert dynamodb_writes == [journey["WriteOwnPrefixedItems"]]
-    own = journey["WriteOwnPrefixedItems"]
-    assert actions(own) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
-    assert resources_of(own) == [f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"]
-    assert own["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}}
+    table = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"
+    dynamodb_writes = {sid for sid, s in journey.items()
+                       if any(a.startswith("dynamodb:") and is_write(a) for a in actions(s))}
+    assert dynamodb_writes == {"PutOwnPrefixedItems", "DeleteSyntheticRecords"}
+    put = journey["PutOwnPrefixedItems"]  # the run lock: every key attribute is <prefix>canary-lock
+    assert actions(put) == {"dynamodb:PutItem"} and resources_of(put) == [table]
+    assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}}
+    delete = journey["DeleteSyntheticRecords"]
+    # Hermes assigns the sessionId partition key, so LeadingKeys cannot apply to leftover session records; the
+    # harness deletes with a server-side begins_with(<user key>, prefix) condition instead.
+    assert actions(delete) == {"dynamodb:DeleteItem"} and resources_of(delete) == [table]
     assert not [a for s in journey.values() for a in actions(s) if a.startswith("ecs:") and is_write(a)]
 
 
-def test_sweeper_deletes_in_the_sessions_table_only(synthesized: Synthesized) -> None:
+def test_sweeper_only_reads_and_deletes_in_the_sessions_table(synthesized: Synthesized) -> None:
     sweeper = statements(synthesized, PRODUCTION, f"{P}-sweeper")
-    sweep = sweeper["SweepSyntheticSessions"]
-    # Hermes assigns the sessionId partition key, so LeadingKeys cannot apply; the harness predicate guards it.
-    assert actions(sweep) == {"dynamodb:DeleteItem"} and "Condition" not in sweep
-    assert resources_of(sweep) == [f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"]
-    assert sweeper["WriteOwnPrefixedItems"]["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}}
+    table = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"
+    dynamodb = {a for s in sweeper.values() for a in actions(s) if a.startswith("dynamodb:")}
+    assert dynamodb == {"dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:GetItem",
+                        "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem"}
+    assert resources_of(sweeper["DeleteSyntheticRecords"]) == [table]
     services = {a.split(":")[0] for s in sweeper.values() for a in actions(s)}
+    # The Hermes token: the sweeper deactivates leftovers through Hermes before it deletes records.
     assert services == {"logs", "cloudwatch", "dynamodb", "secretsmanager", "xray"}
+    assert "PutOwnPrefixedItems" not in sweeper  # it takes no run lock
 
 
 def test_only_the_destructive_function_may_change_capacity_and_only_of_the_edit_service(
@@ -151,6 +162,11 @@ def test_only_the_destructive_function_may_change_capacity_and_only_of_the_edit_
     assert actions(scale) == {"ecs:UpdateService"}
     assert resources_of(scale) == [
         f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/webordinary-edit-cluster/webordinary-edit-service"]
+    restart = destructive["RestartEditTaskInTestEnvironment"]
+    assert actions(restart) == {"ecs:StopTask"}
+    assert resources_of(restart) == [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/webordinary-edit-cluster/*"]
+    assert restart["Condition"] == {
+        "ArnEquals": {"ecs:cluster": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/webordinary-edit-cluster"}}
 
 
 def test_queue_profile_reads_its_resources_by_name(synthesized: Synthesized) -> None:
@@ -164,7 +180,8 @@ def test_queue_profile_reads_its_resources_by_name(synthesized: Synthesized) -> 
         f"arn:aws:sqs:us-west-2:{ACCOUNT}:webordinary-email-dlq",
         f"arn:aws:sqs:us-west-2:{ACCOUNT}:webordinary-*",  # discovery by name prefix (QUEUE_NAME_PREFIX)
     }
-    assert actions(probe["SqsAttributes"]) == {"sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    assert actions(probe["SqsAttributes"]) == {"sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+                                               "sqs:ListDeadLetterSourceQueues"}
     assert resources_of(probe["SiteIndexRead"]) == ["arn:aws:s3:::edit.amelia.webordinary.com/index.html"]
     assert resources_of(probe["SiteBucketList"]) == ["arn:aws:s3:::edit.amelia.webordinary.com"]
     ownership = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-container-ownership"
