@@ -316,3 +316,20 @@ def test_http_checks_without_a_base_url_are_skipped_not_configured(sandbox: Any,
     report = Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient()).run(
         deadline=Deadline.after(30), check_ids=["http.hermes_health", "http.routing", "latency.baseline"])
     assert {(r.outcome.value, r.reason and r.reason.value) for r in report.checks} == {("SKIPPED", "not_configured")}
+
+
+# -- first, do no harm ---------------------------------------------------------------------------------------
+def test_probe_checks_only_read(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN failures that send the checks down their evidence paths (stopped tasks, target health, rules)
+    sandbox.faults.enable("deployment_failed")
+    sandbox.faults.enable("targets_unhealthy")
+    sandbox.control.set_service_counts(EDIT_SERVICE, desired=1, running=0, pending=1)
+    # WHEN the probe checks run, every AWS call they send recorded by the sandbox's proxy
+    with sandbox.aws.recording() as calls:
+        run_probes(sandbox, monkeypatch, check_ids=(*FOOTING_CHECKS, *PROBE_CHECKS))
+    # THEN they only ever described, listed and got: nothing scaled, stopped, deleted or wrote
+    actions = sorted({c.action for c in calls})
+    assert actions and "ecs:DescribeServices" in actions and "ecs:ListTasks" in actions
+    # REST services (EFS) are recorded by HTTP method: GET is their read
+    writes = [a for a in actions if not a.split(":", 1)[1].startswith(("Describe", "List", "Get", "GET", "HEAD"))]
+    assert writes == [], actions
