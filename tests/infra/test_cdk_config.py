@@ -126,11 +126,12 @@ def test_default_tiers_follow_the_profile() -> None:
     assert queue.tiers == ("probe",) and not queue.creates_sessions
 
 
-def test_targets_map_to_the_design_environment_variables() -> None:
-    assert TARGET_ENV["base_url"] == "WEBORDINARY_BASE_URL"
-    assert TARGET_ENV["hermes_api_token_secret"] == "HERMES_API_TOKEN_SECRET"
-    assert all(var == key.upper() for key, var in TARGET_ENV.items()
-               if key not in ("base_url",))
+def test_context_keys_are_the_harness_config_keys_with_the_same_environment_variables() -> None:
+    # A setting means the same in cdk.json, a CANARY_CONFIG file and the Lambda environment.
+    from harness.config import env_var_for, field_names
+
+    assert set(TARGET_ENV) <= set(field_names())
+    assert {key: env_var_for(key) for key in TARGET_ENV} == TARGET_ENV
 
 
 def test_catalogue_covers_exactly_the_contract_checks() -> None:

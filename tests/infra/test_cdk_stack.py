@@ -211,3 +211,23 @@ def test_code_is_one_shared_asset(synthesized: Synthesized) -> None:
     keys = {fn["Properties"]["Code"]["S3Key"]
             for fn in resources(synthesized.json(PRODUCTION), "AWS::Lambda::Function").values()}
     assert len(keys) == 1 and next(iter(keys)).endswith(".zip")
+
+
+def test_invalid_context_fails_before_anything_is_synthesized(tmp_path: Any) -> None:
+    from infra.application import build_app
+    from infra.config import InfraConfigError
+
+    with pytest.raises(InfraConfigError, match="'name'"):
+        build_app({"environments": [{"name": "Bad Name", "region": "us-west-2"}]}, outdir=str(tmp_path))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("value", "enabled"), [(None, True), (True, True), ("true", True), (False, False),
+                                                ("false", False), ("0", False)])
+def test_cdk_nag_is_on_unless_the_context_turns_it_off(value: Any, enabled: bool) -> None:
+    import aws_cdk as cdk
+
+    from infra.nag import nag_enabled
+
+    app = cdk.App(context={} if value is None else {"cdk_nag": value})
+    assert nag_enabled(app) is enabled
