@@ -89,6 +89,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _LAYER = re.compile(r"^(latest|\d+|\d+\.\d+\.\d+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -245,12 +248,12 @@ def _vpc(value: Any) -> VpcPlacement | None:
         raise InfraConfigError(f"context 'vpc': unknown key(s) {', '.join(unknown)}")
     vpc_id = _as_str("vpc.vpc_id", value.get("vpc_id"))
     subnets = _as_list("vpc.subnet_ids", value.get("subnet_ids"))
-    if not vpc_id or not vpc_id.startswith("vpc-"):
+    if not vpc_id or not _VPC_ID.match(vpc_id):
         raise InfraConfigError(f"context 'vpc.vpc_id': {vpc_id!r} is not a VPC id (vpc-...)")
-    if not subnets or not all(s.startswith("subnet-") for s in subnets):
+    if not subnets or not all(_SUBNET_ID.match(s) for s in subnets):
         raise InfraConfigError(f"context 'vpc.subnet_ids': {subnets!r} must list subnet ids (subnet-...)")
     groups = _as_list("vpc.security_group_ids", value.get("security_group_ids"))
-    if not all(g.startswith("sg-") for g in groups):
+    if not all(_SG_ID.match(g) for g in groups):
         raise InfraConfigError(f"context 'vpc.security_group_ids': {groups!r} must list security group ids")
     return VpcPlacement(vpc_id, subnets, groups, _as_list("vpc.availability_zones", value.get("availability_zones")))
 

@@ -58,7 +58,8 @@ def test_cli_string_values_are_accepted() -> None:
               target_group_arns='["arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/a/1"]',
               alarm_email="a@example.com,b@example.com", alarm_evaluation_periods="5", alarm_datapoints="4",
               maintenance_windows=json.dumps([{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T02:00:00Z"}]),
-              vpc=json.dumps({"vpc_id": "vpc-1", "subnet_ids": "subnet-1,subnet-2"}))
+              vpc=json.dumps({"vpc_id": "vpc-0123456789abcdef0",
+                              "subnet_ids": "subnet-0123456789abcdef0,subnet-0123456789abcdef1"}))
     assert env.schedule_minutes["probe"] == 5
     assert env.tiers == ("probe", "journey", "destructive")
     assert env.target_list("target_group_arns") == (
@@ -66,7 +67,8 @@ def test_cli_string_values_are_accepted() -> None:
     assert env.alarm_emails == ("a@example.com", "b@example.com")
     assert (env.alarm_datapoints, env.alarm_evaluation_periods) == (4, 5)
     assert env.maintenance_windows == ({"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T02:00:00Z"},)
-    assert env.vpc is not None and env.vpc.subnet_ids == ("subnet-1", "subnet-2")
+    assert env.vpc is not None
+    assert env.vpc.subnet_ids == ("subnet-0123456789abcdef0", "subnet-0123456789abcdef1")
 
 
 @pytest.mark.parametrize(
@@ -91,8 +93,12 @@ def test_cli_string_values_are_accepted() -> None:
          "'maintenance_windows'"),
         ({"maintenance_windows": [{"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}]},
          "'maintenance_windows'"),
-        ({"vpc": {"vpc_id": "vpc-1"}}, "'vpc.subnet_ids'"),
-        ({"vpc": {"vpc_id": "vpc-1", "subnet_ids": ["subnet-1"], "subnets": []}}, "'vpc'"),
+        ({"vpc": {"vpc_id": "vpc-0123456789abcdef0"}}, "'vpc.subnet_ids'"),
+        ({"vpc": {"vpc_id": "vpc-1", "subnet_ids": ["subnet-0123456789abcdef0"]}}, "'vpc.vpc_id'"),
+        ({"vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"],
+                  "security_group_ids": ["default"]}}, "'vpc.security_group_ids'"),
+        ({"vpc": {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": ["subnet-0123456789abcdef0"], "subnets": []}},
+         "'vpc'"),
         ({"site_urls": ["https://a"], "site_buckets": ["a", "b"]}, "'site_buckets'"),
         ({"test_prefix": "x"}, "'test_prefix'"),
         ({"extra_environment": {"lower": "x"}}, "'extra_environment'"),
