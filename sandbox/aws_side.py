@@ -406,9 +406,9 @@ class AwsSandbox:
         svc = self._backend_service(spec.name)
         svc.status = "ACTIVE"
         svc.desired_count, svc.running_count, svc.pending_count = desired, running, pending
-        rollout = "COMPLETED" if running == desired and pending == 0 else "IN_PROGRESS"
-        if is_hermes and self._faults.active("service_mismatch"):
-            rollout = "COMPLETED"  # the fault: nothing is rolling out, yet nothing runs
+        # A desired-count change is not a deployment: on ECS the primary rollout stays COMPLETED while tasks
+        # start (pending), so a long-running sandbox never shows a normal scale-out as a stuck rollout.
+        rollout = "COMPLETED"
         primary = self._deployment(spec.name, "PRIMARY", desired, running, pending, rollout)
         events = self._events[spec.name]
         if is_hermes and self._faults.active("deployment_failed"):
@@ -943,6 +943,9 @@ _HOP_BY_HOP = {
 _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
 
+RECORDED_BODY_BYTES = 4096
+
+
 @dataclass(frozen=True)
 class AwsCall:
     """One AWS request the canary sent through the proxy: ``action`` is the IAM-style name (``ecs:UpdateService``;
@@ -953,6 +956,7 @@ class AwsCall:
     method: str
     path: str
     injected: str | None  # the fault that answered it instead of moto, if any
+    body: bytes = b""  # the request body, cut at RECORDED_BODY_BYTES (enough for an ECS or SQS request)
 
 
 class CallRecording:
@@ -1171,7 +1175,8 @@ class FaultProxy:
                     error = _error_for(proxy._faults, service, lambda: self._action(service, body),
                                        proxy._account_id)
                 proxy._record(lambda: AwsCall(service or "?", self._action(service or "?", body), self.command,
-                                              self.path, error.fault if error is not None else None))
+                                              self.path, error.fault if error is not None else None,
+                                              body[:RECORDED_BODY_BYTES]))
                 if service is not None and error is not None:
                     proxy._count(error.fault)
                     protocol = request_protocol(self.headers, service)

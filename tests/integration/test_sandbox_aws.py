@@ -266,11 +266,12 @@ def test_targets_track_running_tasks(sandbox: AwsSandbox, aws: Aws, res: SeededR
     assert "has stopped 2 running tasks" in _service(aws, res, res.edit_service)["events"][1]["message"]
 
 
-def test_a_rollout_under_way_is_in_progress(sandbox: AwsSandbox, aws: Aws, res: SeededResources) -> None:
+def test_a_scale_out_is_pending_tasks_not_a_rollout(sandbox: AwsSandbox, aws: Aws, res: SeededResources) -> None:
     sandbox.set_service_counts(res.edit_service, desired=1, running=0, pending=1)
     edit = _service(aws, res, res.edit_service)
     assert (edit["desiredCount"], edit["runningCount"], edit["pendingCount"]) == (1, 0, 1)
-    assert edit["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    # as on ECS: a desired-count change leaves the primary deployment's rollout COMPLETED
+    assert edit["deployments"][0]["rolloutState"] == "COMPLETED"
     assert sandbox.service_counts(res.edit_service) == (1, 0)
     assert sandbox.healthy_target_count(EDIT_API_TG) == 0
 
