@@ -163,36 +163,8 @@ class Runner:
             holds_lock = journey_refusal is None
         pool = cf.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="check")
         try:
-            for wave in _waves(selection.to_run):
-                runnable: list[Check] = []
-                for chk in wave:
-                    blocked = self._blocked_by(chk, results)
-                    if blocked is None and journey_refusal is not None and chk.tier in _WRITING_TIERS:
-                        blocked = journey_refusal
-                    if blocked is not None:
-                        record(self._skipped(chk, profile_value, blocked))
-                    else:
-                        runnable.append(chk)
-                futures = {pool.submit(self._run_one, chk, profile_value, deadline, run_id, facts): chk
-                           for chk in runnable}
-                done, pending = cf.wait(futures, timeout=deadline.remaining() + 0.05)
-                for future in done:
-                    record(future.result())  # _run_one never raises
-                for future in pending:
-                    chk = futures[future]
-                    future.cancel()
-                    record(CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
-                                       outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
-                                       message="run deadline reached before the check finished",
-                                       duration_ms=int((time.perf_counter() - started) * 1000)))
-                if pending:
-                    break
-            # Anything never started because the deadline hit in an earlier wave.
-            for chk in selection.to_run:
-                if chk.id not in results:
-                    record(CheckResult(id=chk.id, tier=chk.tier, profile=profile_value,
-                                       outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
-                                       message="not started: run deadline reached", duration_ms=0))
+            self._schedule(pool, selection.to_run, profile_value, deadline, run_id, facts, journey_refusal,
+                           results, record, started)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             if holds_lock and lock is not None:
@@ -205,6 +177,78 @@ class Runner:
                          started_at=started_wall.isoformat().replace("+00:00", "Z"),
                          duration_ms=int(duration_s * 1000), checks=ordered, estimated_cost_usd=cost,
                          canary_version=__version__, maintenance=window is not None)
+
+    def _schedule(self, pool: cf.ThreadPoolExecutor, checks: Sequence[Check], profile: Profile, deadline: Deadline,
+                  run_id: str, facts: RunFacts, journey_refusal: Verdict | None, results: dict[str, CheckResult],
+                  record: Callable[[CheckResult], None], started: float) -> None:
+        """Start each check as soon as it may run; record results as soon as they are final.
+
+        Read-only probes start at once, without waiting for the checks they depend on (speculatively): their
+        result is held until those are done and becomes SKIPPED ``dependency_failed`` if one failed. Writing
+        checks (journeys, destructive) wait for their dependencies before doing anything.
+        """
+        selected = {c.id for c in checks}
+        waiting = list(checks)
+        running: dict[cf.Future[CheckResult], Check] = {}
+        held: dict[str, CheckResult] = {}
+
+        def deps_done(chk: Check) -> bool:
+            return all(d in results or d not in selected for d in chk.depends_on)
+
+        def settle() -> None:
+            """Start what may start, finalise held results whose dependencies are now known."""
+            progress = True
+            while progress:
+                progress = False
+                for chk in list(waiting):
+                    speculative = chk.tier is Tier.PROBE
+                    if not speculative and not deps_done(chk):
+                        continue
+                    waiting.remove(chk)
+                    progress = True
+                    blocked = self._blocked_by(chk, results) if deps_done(chk) else None
+                    if blocked is None and journey_refusal is not None and chk.tier in _WRITING_TIERS:
+                        blocked = journey_refusal
+                    if blocked is not None:
+                        record(self._skipped(chk, profile, blocked))
+                    else:
+                        running[pool.submit(self._run_one, chk, profile, deadline, run_id, facts)] = chk
+                for check_id, result in list(held.items()):
+                    chk = self._by_id[check_id]
+                    if deps_done(chk):
+                        del held[check_id]
+                        progress = True
+                        blocked = self._blocked_by(chk, results)
+                        record(self._skipped(chk, profile, blocked) if blocked is not None else result)
+
+        settle()
+        while running:
+            done, _ = cf.wait(running, timeout=deadline.remaining() + 0.05, return_when=cf.FIRST_COMPLETED)
+            if not done:
+                break
+            for future in done:
+                chk = running.pop(future)
+                result = future.result()  # _run_one never raises
+                if deps_done(chk):
+                    blocked = self._blocked_by(chk, results)
+                    record(self._skipped(chk, profile, blocked) if blocked is not None else result)
+                else:
+                    held[chk.id] = result
+            settle()
+        for future, chk in running.items():
+            future.cancel()
+            record(CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=Outcome.INCOMPLETE,
+                               reason=Reason.DEADLINE, message="run deadline reached before the check finished",
+                               duration_ms=int((time.perf_counter() - started) * 1000)))
+        for result in held.values():  # finished, but a dependency never did: its verdict cannot be trusted
+            waited = ", ".join(d for d in self._by_id[result.id].depends_on if d not in results)
+            record(replace(result, outcome=Outcome.INCOMPLETE, reason=Reason.DEADLINE,
+                           message=f"finished, but {waited} did not before the run deadline"))
+        for chk in checks:
+            if chk.id not in results:
+                record(CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=Outcome.INCOMPLETE,
+                                   reason=Reason.DEADLINE, message="not started: run deadline reached",
+                                   duration_ms=0))
 
     def _emit(self, result: CheckResult) -> None:
         if self.on_result is not None:
@@ -355,20 +399,3 @@ def _classify_unexpected(exc: BaseException) -> Verdict:
     where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
     return CanaryError(Reason.CANARY_BUG, f"canary bug: {type(exc).__name__} at {where}: {exc}"[:300],
                        {"exception": type(exc).__name__, "where": where})
-
-
-def _waves(checks: Sequence[Check]) -> list[list[Check]]:
-    """Group checks so each runs after the selected checks it depends on."""
-    selected = {c.id for c in checks}
-    done: set[str] = set()
-    remaining = list(checks)
-    waves: list[list[Check]] = []
-    while remaining:
-        wave = [c for c in remaining if all(d in done or d not in selected for d in c.depends_on)]
-        if not wave:  # a dependency cycle: run the rest together rather than hang
-            wave = remaining
-        waves.append(wave)
-        done.update(c.id for c in wave)
-        remaining = [c for c in remaining if c.id not in done]
-    return waves
-

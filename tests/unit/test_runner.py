@@ -153,11 +153,31 @@ def test_a_check_starts_after_the_checks_it_depends_on_and_report_keeps_catalogu
             times[name] = (start, time.perf_counter())
         return body
 
+    # A writing check (journey) waits for its dependencies before it starts.
     first = declare("a.first", timed("a.first", 0.1))
-    second = declare("b.second", timed("b.second", 0.0), depends_on=("a.first",))
+    second = declare("b.second", timed("b.second", 0.0), depends_on=("a.first",), tier=Tier.JOURNEY)
     report = runner(second, first).run(deadline=Deadline.after(10))
     assert [r.id for r in report.checks] == ["b.second", "a.first"]  # catalogue order, not finish order
     assert times["b.second"][0] >= times["a.first"][1]
+
+
+def test_a_read_only_probe_starts_at_once_but_its_verdict_waits_for_its_dependencies() -> None:
+    times: dict[str, float] = {}
+
+    def first_body(ctx: CheckContext) -> None:
+        time.sleep(0.2)
+        times["first_done"] = time.perf_counter()
+
+    def second_body(ctx: CheckContext) -> None:
+        times["second_started"] = time.perf_counter()
+
+    seen: list[str] = []
+    first = declare("a.first", first_body)
+    second = declare("b.second", second_body, depends_on=("a.first",))
+    report = runner(second, first, on_result=lambda result: seen.append(result.id)).run(deadline=Deadline.after(10))
+    assert times["second_started"] < times["first_done"]  # speculative: read-only, so no harm in starting
+    assert seen == ["a.first", "b.second"]  # but its result is final only after its dependency's
+    assert {c.outcome for c in report.checks} == {Outcome.PASSED}
 
 
 def test_facts_are_computed_once_and_shared_between_concurrent_checks() -> None:
@@ -359,12 +379,16 @@ def test_a_failed_dependency_skips_its_dependents() -> None:
         called.append("dependent")
 
     report = runner(declare("aws.credentials", creds),
-                    declare("ecs.cluster", dependent, depends_on=("aws.credentials",))).run(deadline=Deadline.after(5))
-    result = by_id(report.checks)["ecs.cluster"]
-    assert (result.outcome, result.reason) == (Outcome.SKIPPED, Reason.DEPENDENCY_FAILED)
-    assert "aws.credentials" in result.message and "ERROR" in result.message
-    assert result.evidence["dependency"] == "aws.credentials"
-    assert called == []
+                    declare("ecs.cluster", dependent, depends_on=("aws.credentials",)),
+                    declare("session.journey", dependent, depends_on=("aws.credentials",), tier=Tier.JOURNEY),
+                    ).run(deadline=Deadline.after(5))
+    for check_id in ("ecs.cluster", "session.journey"):
+        result = by_id(report.checks)[check_id]
+        assert (result.outcome, result.reason) == (Outcome.SKIPPED, Reason.DEPENDENCY_FAILED)
+        assert "aws.credentials" in result.message and "ERROR" in result.message
+        assert result.evidence["dependency"] == "aws.credentials"
+    # the read-only probe ran speculatively (its verdict withheld); the journey, which writes, never started
+    assert called == ["dependent"]
 
 
 def test_a_skipped_or_unselected_dependency_does_not_block() -> None:
