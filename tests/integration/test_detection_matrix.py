@@ -9,7 +9,8 @@ real boto3 -> fault proxy -> moto and real HTTP to the local ALB, and
 - every other check of the run stays PASSED, except the collateral declared below per fault, with why;
 - the datapoints attribute it the way the alarms expect: CheckPassed 0 and ChecksFailed for FAILED, no
   CheckPassed and CanaryErrors for ERROR, CheckPassed 1 for DEGRADED; the exit code says the same;
-- a journey's cleanup leaves no synthetic item behind.
+- a journey's cleanup leaves no synthetic item behind, and no AWS call of the run (read by the sandbox's proxy)
+  writes anything but the canary's own synthetic items: no capacity change on any path, failing ones included.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from harness.synthetic import is_synthetic
 from sandbox.faults import FAULT_CLASSES
 from sandbox.queue_side import QueueSide
 from sandbox.runtime import Sandbox
+from tests.integration.aws_writes import capacity_writes, forbidden_writes
 
 SESSION, QUEUE = contract.SESSION_PLATFORM, contract.QUEUE_PLATFORM
 BY_ID = {c.id: c for c in CATALOGUE}
@@ -178,7 +180,8 @@ def test_detection_matrix(row: Row, platforms: Platforms, monkeypatch: pytest.Mo
     env = platforms.healthy(row.profile)
     platforms.sandbox.faults.enable(row.fault)
     # WHEN the profile's probe tier (and the journey tier, for a journey's fault) runs
-    report = run_row(row, env, monkeypatch)
+    with platforms.sandbox.aws.recording() as calls:
+        report = run_row(row, env, monkeypatch)
     results = {r.id: r for r in report.checks}
     detail = {i: (r.outcome.value, r.reason and r.reason.value, r.message[:160]) for i, r in results.items()}
     # THEN exactly the selected checks of that profile ran, none SKIPPED for want of configuration
@@ -206,6 +209,8 @@ def test_detection_matrix(row: Row, platforms: Platforms, monkeypatch: pytest.Mo
         assert passed == 1.0 and points[(contract.CHECK_DEGRADED, row.check)] == 1.0
         assert points[(contract.CHECKS_FAILED, None)] == 0.0
     assert json.loads(json.dumps(report.to_dict()))["outcome"] == report.outcome.value
+    # AND the run wrote nothing but its own synthetic items (read-only by default, failing paths included)
+    assert calls and capacity_writes(calls) == [] and forbidden_writes(calls) == []
     # AND a journey cleaned up after itself: nothing synthetic is left (no session, no run lock)
     if "journey" in row.tiers:
         table = platforms.sandbox.resources.sessions_table
