@@ -56,10 +56,15 @@ def dashboard_name(cfg: EnvironmentConfig) -> str:
     return f"{cfg.prefix}-{cfg.region}"
 
 
-def evaluation_window(cfg: EnvironmentConfig, period_s: int) -> tuple[int, int]:
-    """(datapoints M, evaluation periods N) from context, clipped so N x period fits in one day."""
-    periods = max(1, min(cfg.alarm_evaluation_periods, _MAX_WINDOW_S // period_s))
-    return min(cfg.alarm_datapoints, periods), periods
+def evaluation_window(cfg: EnvironmentConfig, period_s: int, *, critical: bool = False) -> tuple[int, int]:
+    """(datapoints M, evaluation periods N) from context, clipped so N x period fits in one day.
+
+    Critical checks use their own (default 1 of 1): their failures are confirmed inside the run.
+    """
+    wanted_periods = cfg.critical_alarm_evaluation_periods if critical else cfg.alarm_evaluation_periods
+    wanted_points = cfg.critical_alarm_datapoints if critical else cfg.alarm_datapoints
+    periods = max(1, min(wanted_periods, _MAX_WINDOW_S // period_s))
+    return min(wanted_points, periods), periods
 
 
 class CanaryAlarms(Construct):
@@ -187,8 +192,10 @@ class CanaryAlarms(Construct):
                 "PlatformUnhealthy",
                 name="platform-unhealthy",
                 children=critical,
-                what="a critical check failed in "
-                f"{cfg.alarm_datapoints} of the last {cfg.alarm_evaluation_periods} runs: users are likely "
+                what="a critical check failed (confirmed by an in-run re-probe) "
+                + ("in the latest run" if cfg.critical_alarm_evaluation_periods == 1 else
+                   f"in {cfg.critical_alarm_datapoints} of the last {cfg.critical_alarm_evaluation_periods} runs")
+                + ": users are likely "
                 f"affected ({', '.join(c for c in self.check_alarms if is_critical(c))})",
                 first="open the child alarm in ALARM and its runbook; the dashboard's latest-failures widget "
                 "names the step and reason; check for a deployment in progress.",
@@ -283,7 +290,7 @@ class CanaryAlarms(Construct):
             metric=self._metric(CHECK_PASSED, check_dimensions(self._cfg.name, check_id), "Minimum", every_minutes),
             threshold=1,
             comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-            window=evaluation_window(self._cfg, every_minutes * 60),
+            window=evaluation_window(self._cfg, every_minutes * 60, critical=not notify),
             missing=cw.TreatMissingData.NOT_BREACHING,
             what=f"check {check_id} ({tier_of(check_id)} tier, {level}) FAILED",
             first=f"{CHECK_HINTS[check_id]} Reproduce: `canary run --check {check_id}`.",

@@ -69,6 +69,8 @@ DEPLOY_KEYS: frozenset[str] = frozenset(
         "destructive_every_minutes",
         "alarm_datapoints",
         "alarm_evaluation_periods",
+        "critical_alarm_datapoints",
+        "critical_alarm_evaluation_periods",
         "alarm_email",
         "log_retention_days",
         "powertools_layer_version",
@@ -122,6 +124,10 @@ class EnvironmentConfig:
     schedule_minutes: Mapping[str, int]
     alarm_datapoints: int
     alarm_evaluation_periods: int
+    # Critical checks page on one confirmed datapoint by default: the runner re-probes a failure inside the
+    # run, so one FAILED datapoint is already two observations, and detection stays within one period.
+    critical_alarm_datapoints: int
+    critical_alarm_evaluation_periods: int
     alarm_emails: tuple[str, ...]
     log_retention_days: int
     powertools_layer_version: str
@@ -329,6 +335,10 @@ def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
     }
     evaluation = _as_int("alarm_evaluation_periods", merged.get("alarm_evaluation_periods", 3), 1, 10)
     datapoints = _as_int("alarm_datapoints", merged.get("alarm_datapoints", 2), 1, evaluation)
+    critical_evaluation = _as_int("critical_alarm_evaluation_periods",
+                                  merged.get("critical_alarm_evaluation_periods", 1), 1, 10)
+    critical_datapoints = _as_int("critical_alarm_datapoints", merged.get("critical_alarm_datapoints", 1), 1,
+                                  critical_evaluation)
     emails = _as_list("alarm_email", merged.get("alarm_email"))
     for email in emails:
         if not _EMAIL.match(email):
@@ -363,6 +373,8 @@ def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         schedule_minutes=schedule,
         alarm_datapoints=datapoints,
         alarm_evaluation_periods=evaluation,
+        critical_alarm_datapoints=critical_datapoints,
+        critical_alarm_evaluation_periods=critical_evaluation,
         alarm_emails=emails,
         log_retention_days=retention,
         powertools_layer_version=layer,
