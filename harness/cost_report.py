@@ -44,7 +44,7 @@ class Deployment:
     alarm_evaluation_periods: int = 1
     log_kb_per_run: float = 8.0
     alarms: int = 0
-    composite_alarms: int = 1
+    composite_alarms: int = 2  # platform-unhealthy, canary-broken
     dashboards: int = 1
     tiers: tuple[str, ...] = ("probe", "journey")
 
@@ -62,8 +62,10 @@ def default_deployment(config: CanaryConfig, *, probe_minutes: int = 15, journey
                                   synthetic_task_seconds=ready + 120.0))
         schedules.append(Schedule("sweeper", sweeper_minutes, 3.0, 256, 0))
     per_check_alarms = sum(1 for i in ids if contract.NON_PROBE_TIERS.get(i, "probe") in ("probe", "journey"))
-    # + canary-broken (errors, lambda errors, throttles, heartbeat), duration, DLQ, leaked sessions, self-test
-    alarms = per_check_alarms + 4 + len(schedules) + 1 + 1 + 1
+    # As infra/alarms.py builds them: one per scheduled check, canary-errors, heartbeat, four per function
+    # (errors, throttles, not-invoked, duration), leaked-sessions when a sweeper runs, schedule DLQ, self-test.
+    sweeper = any(s.name == "sweeper" for s in schedules)
+    alarms = per_check_alarms + 2 + 4 * len(schedules) + (1 if sweeper else 0) + 1 + 1
     tiers = ("probe", "journey") if config.profile == contract.SESSION_PLATFORM else ("probe",)
     return Deployment(profile=config.profile, schedules=tuple(schedules), alarm_period_minutes=probe_minutes,
                       alarms=alarms, tiers=tiers)
@@ -96,9 +98,9 @@ class Estimate:
 
 
 def time_to_detect(deployment: Deployment) -> float:
-    """Worst case from a hard outage to ALARM: the outage starts just after a run, the next run sees it
-    (one period), the alarm needs ``datapoints`` breaching periods, and CloudWatch evaluates about a minute
-    after a period closes."""
+    """Worst case from a hard outage to the paging alarm: the outage starts just after a run, the next run sees
+    it and confirms it in-run (one period), the critical alarm needs ``alarm_datapoints`` breaching periods
+    (default 1, infra context ``critical_alarm_datapoints``), and CloudWatch evaluates about a minute later."""
     period = deployment.alarm_period_minutes
     return period * deployment.alarm_datapoints + 1.0
 
