@@ -9,7 +9,7 @@
   ``support.faults.enable(name)``; they wrap the Hermes and Astro listeners behind the local ALB.
 - **Counting** activations that Hermes accepted, so tests can prove two overlapping runs created one session.
 
-``JourneySandbox`` is ``sandbox.runtime.Sandbox`` with this installed.
+``sandbox.runtime.Sandbox`` installs it on start (``sandbox.journeys``) and resets it with the sandbox.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.alb import HttpRequest, HttpResponse, WebSocketAccept, json_response
 from sandbox.aws_side import AwsSandbox
 from sandbox.edit_container import EXPRESS_HEADERS
-from sandbox.runtime import EDIT_ASTRO_TG, HERMES_TG, Sandbox
+from sandbox.runtime import EDIT_ASTRO_TG, HERMES_TG
+
+if TYPE_CHECKING:
+    from sandbox.runtime import Sandbox
 
 # name -> (what it does, the journey step that must catch it: check, step, outcome, reason)
 STEP_FAULTS: dict[str, tuple[str, tuple[str, str, str, str]]] = {
@@ -262,22 +265,3 @@ class JourneySupport:
         with self._lock:
             return {"step_faults": self.faults.names(), "activations": self._activations,
                     "restarts": len(self._restarts), "pending_replacements": len(self._timers)}
-
-
-class JourneySandbox(Sandbox):
-    """The sandbox with journey support installed (what journey tests and ``--sandbox`` destructive runs need)."""
-
-    journeys: JourneySupport
-
-    def start(self) -> JourneySandbox:
-        already = self._http is not None
-        super().start()
-        if not already:
-            self.journeys = JourneySupport(self).install()
-        return self
-
-    def reset(self) -> None:
-        support = getattr(self, "journeys", None)
-        if support is not None:
-            support.reset()
-        super().reset()

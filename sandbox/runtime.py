@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sandbox.alb import LocalAlb
 from sandbox.aws_side import AwsSandbox
@@ -17,6 +18,9 @@ from sandbox.edit_container import EditContainer
 from sandbox.faults import Faults, parse_fault_spec
 from sandbox.hermes import HermesSimulator, SessionTable
 from sandbox.queue_side import QUEUE_PLATFORM, QueueSide
+
+if TYPE_CHECKING:
+    from sandbox.journey_support import JourneySupport
 
 HERMES_TG = "hermes-api-tg"
 EDIT_API_TG = "edit-api-tg"
@@ -123,6 +127,7 @@ class Sandbox:
         self.aws = AwsSandbox(self.faults)
         self._http: HttpSide | None = None
         self.queue: QueueSide | None = None
+        self.journeys: JourneySupport | None = None  # StopTask restarts and step faults (sandbox.journey_support)
 
     # -- lifecycle
 
@@ -145,6 +150,9 @@ class Sandbox:
             self.aws.stop()
             raise
         self._http = http
+        from sandbox.journey_support import JourneySupport
+
+        self.journeys = JourneySupport(self).install()
         if self.profile == QUEUE_PLATFORM:
             try:
                 self.queue = QueueSide(self.aws, self.faults).start()
@@ -154,6 +162,9 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        if self.journeys is not None:
+            self.journeys.reset()
+            self.journeys = None
         if self.queue is not None:
             self.queue.stop()
             self.queue = None
@@ -173,6 +184,8 @@ class Sandbox:
     def reset(self) -> None:
         """Back to the healthy seed: faults cleared, seed counts and table, no pending actions or WebSockets."""
         http = self.http
+        if self.journeys is not None:
+            self.journeys.reset()
         http.hermes.reset()  # first, so no scheduled platform action writes into the fresh state
         self.aws.reset()
         if self.queue is not None:

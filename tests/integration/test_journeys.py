@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,15 +46,10 @@ FAST = {"container_ready_timeout_s": 5, "http_timeout_s": 3, "session_expiry_tim
 
 # -- fixtures and helpers ----------------------------------------------------------------------------------------
 @pytest.fixture
-def support(sandbox: Any) -> Iterator[JourneySupport]:
-    """Journey support on the shared sandbox (installed once), with its step faults and counters reset."""
-    installed = getattr(sandbox, "journeys", None)
-    if installed is None:
-        installed = JourneySupport(sandbox).install()
-        sandbox.journeys = installed
-    installed.reset()
-    yield installed
-    installed.reset()
+def support(sandbox: Any) -> JourneySupport:
+    """The sandbox's journey support (installed by Sandbox.start, reset with the sandbox before each test)."""
+    installed: JourneySupport = sandbox.journeys
+    return installed
 
 
 def configure(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> CanaryConfig:
