@@ -328,5 +328,5 @@ def _condition_failed(exc: BaseException) -> bool:
         return exc.evidence.get("aws_error_code") == _CONDITION_FAILED
     response = getattr(exc, "response", None)
     if isinstance(response, Mapping):
-        return response.get("Error", {}).get("Code") == _CONDITION_FAILED
+        return bool(response.get("Error", {}).get("Code") == _CONDITION_FAILED)
     return False

@@ -97,7 +97,7 @@ class _HermesFaults:
             if faults.active("session_not_drained"):
                 return json_response(200, {"status": "draining", "message": "Session is being deactivated"},
                                      headers=EXPRESS_HEADERS)
-        response = self._inner.handle(request)
+        response: HttpResponse | WebSocketAccept = self._inner.handle(request)
         if (match and match.group(2) == "status" and request.method == "GET" and faults.active("status_mismatch")
                 and isinstance(response, HttpResponse) and response.status == 200):
             body = json.loads(response.body)

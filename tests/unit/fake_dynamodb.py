@@ -146,8 +146,8 @@ class _Evaluator:
         right = self._operand()
         if left is None or right is None or type(left) is not type(right):
             return op == "<>" and left != right
-        return {"=": left == right, "<>": left != right, "<": left < right, ">": left > right,
-                "<=": left <= right, ">=": left >= right}[op]
+        return bool({"=": left == right, "<>": left != right, "<": left < right, ">": left > right,
+                     "<=": left <= right, ">=": left >= right}[op])
 
 
 def evaluate(expression: str, item: Mapping[str, Any] | None, names: Mapping[str, str] | None = None,
