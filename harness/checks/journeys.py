@@ -170,7 +170,7 @@ class Journey:
         user_id = body["userId"]
         learnt: list[JourneySession] = []
         self.ctx.add_cleanup(f"{label}leftovers", lambda deadline: self._retire_unknown(user_id, learnt, deadline))
-        started = time.perf_counter()
+        started, started_clock = time.perf_counter(), self.data.clock()
         with self.ctx.step(f"{label}activate") as timer:
             response = self.ctx.post(f"{self.hermes}/api/sessions/activate", json_body=body,
                                      timeout_s=activate_timeout_s(self.config), timer=timer)
@@ -187,8 +187,7 @@ class Journey:
             self.ctx.add_cleanup(f"{label}session", lambda deadline: self._retire(session, deadline))
             with self._lock:
                 self.sessions.append(session)
-            self.data.track(session_id, user_id, kind=kind, start_type=self.ctx.start_type,
-                            started_at=self.data.clock())
+            self.data.track(session_id, user_id, kind=kind, start_type=self.ctx.start_type, started_at=started_clock)
             self.data.record_created(session_id, response.elapsed_ms)
             if key_latency:
                 self.ctx.record_latency(contract.SESSION_ACTIVATE_LATENCY, response.elapsed_ms)
@@ -207,8 +206,9 @@ class Journey:
             if not session.deactivated and self.config.hermes_base:
                 deactivate_via_hermes(self.ctx.http, self.config.hermes_base, session.session_id, deadline,
                                       self.config.http_timeout_s)
-            raise CanaryError(Reason.CLEANUP_FAILED, f"session {session.session_id} deactivated but its record "
-                              f"could not be checked: {exc.message}"[:300], {"session_id": session.session_id}) from exc
+            raise CanaryError(Reason.CLEANUP_FAILED, f"session {session.session_id}: deactivate requested, but its "
+                              f"record could not be checked: {exc.message}"[:300],
+                              {"session_id": session.session_id}) from exc
         result = retire_session(store, self.ctx.http, self.config.hermes_base, session.session_id, session.user_id,
                                 deadline, timeout_s=self.config.http_timeout_s,
                                 deactivated_earlier=session.deactivated, drain_wait_s=self.drain_wait_s)
