@@ -1,0 +1,110 @@
+"""The Hermes token on the CLI path: read from Secrets Manager, sent to Hermes only, and written nowhere.
+
+tests/integration/test_handlers.py proves it for the Lambda (logs, EMF, response). Here ``canary run`` runs in a
+fresh process against the sandbox, with HERMES_API_TOKEN_SECRET naming a secret in the sandbox's Secrets
+Manager and a Hermes that fails every request and echoes the credential it was sent back in its body (so the
+token reaches the evidence). The token must not appear in the terminal output (stdout, stderr), the JSON,
+JUnit and HTML reports, the evidence inside them, or the metrics published with ``--publish``; and no AWS call
+the canary made carries it anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = "aws.credentials,http.hermes_health,latency.baseline,session.lifecycle"
+
+
+class EchoingHermes:
+    """A Hermes on loopback that answers 502 to everything, echoing the Authorization it received."""
+
+    def __init__(self) -> None:
+        self.authorizations: list[str | None] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                credential = self.headers.get("Authorization")
+                outer.authorizations.append(credential)
+                payload = json.dumps({"error": "upstream rejected credential", "authorization": credential,
+                                      "detail": f"token {(credential or '').removeprefix('Bearer ')} is revoked"})
+                body = payload.encode()
+                self.send_response(502)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hermes() -> Iterator[EchoingHermes]:
+    server = EchoingHermes()
+    yield server
+    server.close()
+
+
+def test_the_cli_reads_the_token_from_secrets_manager_and_writes_it_nowhere(sandbox: Any, hermes: EchoingHermes,
+                                                                           tmp_path: Path) -> None:
+    # GIVEN the token in the sandbox's Secrets Manager, and the CLI configured with its name only
+    token = f"hermes-{uuid.uuid4().hex}"
+    name = f"webordinary/hermes-api-token-{uuid.uuid4().hex[:8]}"
+    sandbox.control.client("secretsmanager").create_secret(Name=name, SecretString=token)
+    env = {**os.environ, **sandbox.environment(), "HERMES_API_TOKEN_SECRET": name, "HERMES_URL": hermes.url,
+           "CANARY_TIERS": "probe,journey", "CANARY_CONFIRM_PAUSE_S": "0.1", "CONTAINER_READY_TIMEOUT_S": "5"}
+    assert token not in json.dumps(env)
+    reports = {"json": tmp_path / "report.json", "junit": tmp_path / "report.xml", "html": tmp_path / "report.html"}
+    # WHEN `canary run` runs the Hermes checks and the journey, writing every report and publishing its metrics
+    with sandbox.aws.recording() as calls:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cli.main", "run", "--checks", CHECKS, "--json", str(reports["json"]),
+             "--junit", str(reports["junit"]), "--html", str(reports["html"]), "--publish"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    # THEN the token was read from Secrets Manager and sent to Hermes, and to Hermes only
+    assert "secretsmanager:GetSecretValue" in {c.action for c in calls}
+    assert hermes.authorizations and set(hermes.authorizations) == {f"Bearer {token}"}
+    # AND Hermes's failures (with the echoed token) are in the report, masked
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    report = json.loads(reports["json"].read_text(encoding="utf-8"))
+    checks = {c["id"]: c for c in report["checks"]}
+    health = checks["http.hermes_health"]
+    assert (health["outcome"], health["reason"]) == ("FAILED", "http_5xx")
+    assert "***" in json.dumps(health["evidence"]), health["evidence"]  # the echo came back, redacted
+    assert checks["session.lifecycle"]["outcome"] == "FAILED"
+    assert "published" in proc.stdout and "PutMetricData" in {c.action.split(":")[1] for c in calls}
+    # AND the token appears nowhere the canary wrote: terminal, reports, evidence, metrics, any AWS request
+    written = {"stdout": proc.stdout, "stderr": proc.stderr,
+               **{kind: path.read_text(encoding="utf-8") for kind, path in reports.items()}}
+    for where, text in written.items():
+        assert token not in text, where
+    for call in calls:
+        assert token.encode() not in call.body and token not in call.path, call.action
+    datapoints = sandbox.control.client("cloudwatch").list_metrics(Namespace="Webordinary/Canary")["Metrics"]
+    assert datapoints and token not in json.dumps(datapoints)
