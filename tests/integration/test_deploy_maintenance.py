@@ -1,0 +1,229 @@
+"""Deploy-aware results and maintenance windows, in the sandbox (DESIGN §3, §6; issue 7).
+
+Deploying: while Hermes rolls out (the sandbox's ``deploying`` fault: a young PRIMARY deployment IN_PROGRESS, its
+new target still in initial health checks, the ALB answering 503), every readiness and routing failure of Hermes
+is DEGRADED ``deploying`` with the rollout as evidence, and nothing pages; a rollout older than the grace, or
+with failed tasks, is stuck: FAILED. Without readable ECS state there is no excuse.
+
+Maintenance: a run inside a configured window says so in the report, notes it on every result, and emits no
+``CheckPassed`` (the per-check alarms treat the gap as not breaching) but still ``RunPassed`` (the heartbeat),
+through both shipping paths: the Lambda's EMF and ``canary run --publish``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.canary import CanaryHandler
+from handlers.composition import build_app
+from harness import contract
+from harness.aws import AwsClients
+from harness.checks import CATALOGUE
+from harness.config import load_config
+from harness.deadline import Deadline
+from harness.http import HttpClient
+from harness.metrics import report_datapoints
+from harness.model import CheckResult, RunReport
+from harness.runner import Runner
+
+ROOT = Path(__file__).resolve().parents[2]
+HERMES = "webordinary-hermes-service"
+# The readiness and routing checks of Hermes: what a rollout excuses, and what a stuck one fails.
+HERMES_FACING = {"ecs.services": "deployment_failed", "alb.targets": "unhealthy_targets",
+                 "http.hermes_health": "http_5xx", "http.routing": "http_5xx", "latency.baseline": "http_5xx"}
+
+
+def run_probes(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> RunReport:
+    env = sandbox.environment()
+    for key, value in env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    config = load_config({"confirm_pause_s": 0.1, "latency_degraded_ms": 2500, "latency_failed_ms": 2900,
+                          **overrides}, environ=env)
+    return Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient()).run(deadline=Deadline.after(60))
+
+
+def by_id(report: RunReport) -> dict[str, CheckResult]:
+    return {c.id: c for c in report.checks}
+
+
+def verdicts(report: RunReport) -> dict[str, tuple[str, str | None]]:
+    return {c.id: (c.outcome.value, c.reason.value if c.reason else None) for c in report.checks}
+
+
+# -- deploying -------------------------------------------------------------------------------------------------
+def test_a_young_rollout_is_deploying_with_its_evidence_and_pages_nothing(sandbox: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN Hermes one minute into a rollout whose new task is still in its first health checks
+    sandbox.faults.enable("deploying")
+    # WHEN the probe tier runs
+    report = run_probes(sandbox, monkeypatch)
+    results = by_id(report)
+    # THEN every Hermes readiness/routing check is DEGRADED deploying, the rest PASSED
+    got = verdicts(report)
+    assert {i: got[i] for i in HERMES_FACING} == dict.fromkeys(HERMES_FACING, ("DEGRADED", "deploying")), got
+    assert {o for i, o in got.items() if i not in HERMES_FACING} == {("PASSED", None)}, got
+    # AND each carries the rollout as evidence
+    (primary, old) = results["ecs.services"].evidence[HERMES]["deployments"]
+    assert (primary["status"], primary["rolloutState"], primary["failedTasks"]) == ("PRIMARY", "IN_PROGRESS", 0)
+    assert 50 <= primary["age_s"] <= 600 and old["status"] == "ACTIVE"
+    (target,) = results["alb.targets"].evidence["target_groups"]["hermes-api-tg"]["targets"]
+    assert (target["state"], target["reason"]) == ("initial", "Elb.InitialHealthChecking")
+    for check_id in ("http.hermes_health", "latency.baseline"):
+        deploying = results[check_id].evidence["deploying"]
+        assert deploying["service"] == HERMES and "rollout in progress" in deploying["why"], check_id
+        assert deploying["deployments"][0]["rolloutState"] == "IN_PROGRESS", check_id
+    routes = {r["path"]: r for r in results["http.routing"].evidence["routes"]}
+    assert routes["/hermes/health"]["verdict"] == "DEGRADED deploying"
+    assert "deploys" in results["http.hermes_health"].message
+    # AND nothing pages: exit 0, every CheckPassed 1, RunPassed 1, the degradation counted for the dashboard
+    assert report.exit_code == 0
+    points = report_datapoints(report)
+    assert {p.value for p in points if p.name == contract.CHECK_PASSED} == {1.0}
+    assert {p.dimensions["Check"] for p in points if p.name == contract.CHECK_DEGRADED} == set(HERMES_FACING)
+    assert [p.value for p in points if p.name == contract.RUN_PASSED] == [1.0]
+
+
+@pytest.mark.parametrize(("params", "overrides", "why"), [
+    ({"age_s": "7200"}, {}, "rollout started"),
+    ({"failed_tasks": "2"}, {}, "failed task"),
+    ({}, {"deploy_grace_s": 30}, "grace 30 s"),
+], ids=["older-than-the-grace", "failed-tasks", "operator-grace"])
+def test_a_stuck_rollout_fails_every_hermes_facing_check(params: dict[str, str], overrides: dict[str, Any], why: str,
+                                                         sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.faults.enable("deploying", **params)
+    report = run_probes(sandbox, monkeypatch, **overrides)
+    got = verdicts(report)
+    assert {i: got[i] for i in HERMES_FACING} == {i: ("FAILED", r) for i, r in HERMES_FACING.items()}, got
+    assert why in by_id(report)["ecs.services"].message
+    assert "stuck" in by_id(report)["alb.targets"].message
+    assert report.exit_code == 1
+
+
+def test_no_excuse_without_readable_ecs_state(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the same young rollout, but the canary may not read ECS: it cannot know a rollout is under way
+    sandbox.faults.enable("deploying")
+    sandbox.faults.enable("access_denied", service="ecs")
+    report = run_probes(sandbox, monkeypatch)
+    got = verdicts(report)
+    # THEN Hermes's 503 is FAILED, not excused, and the ECS checks say why they could not judge
+    assert got["http.hermes_health"] == ("FAILED", "http_5xx") and got["latency.baseline"] == ("FAILED", "http_5xx")
+    assert "deploying" not in by_id(report)["http.hermes_health"].evidence
+    assert got["ecs.services"] == ("ERROR", "access_denied")
+
+
+# -- maintenance windows ------------------------------------------------------------------------------------------
+def window(*, around_now: bool) -> str:
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1), now + timedelta(hours=1)) if around_now else (
+        now - timedelta(days=2), now - timedelta(days=1))
+    return json.dumps([{"start": start.isoformat(), "end": end.isoformat()}])
+
+
+@dataclass
+class LambdaContext:
+    remaining_s: float = 120.0
+    function_name: str = "webordinary-canary-sandbox-probes"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-west-2:123456789012:function:webordinary-canary-sandbox-probes"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _ends: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self._ends = time.monotonic() + self.remaining_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def _fresh_powertools() -> Iterator[None]:
+    from aws_lambda_powertools import Metrics
+
+    Metrics().clear_metrics()
+    Metrics().clear_default_dimensions()
+    yield
+    Metrics().clear_metrics()
+
+
+def emf_metrics(out: str) -> list[tuple[dict[str, str], dict[str, float]]]:
+    """(dimensions, {metric: value}) of every EMF line on stdout."""
+    lines = []
+    for line in (json.loads(raw) for raw in out.splitlines() if '"_aws"' in raw):
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        (names,) = directive["Dimensions"]
+        lines.append(({n: line[n] for n in names}, {m["Name"]: line[m["Name"]][0] for m in directive["Metrics"]}))
+    return lines
+
+
+@pytest.mark.usefixtures("_fresh_powertools")
+@pytest.mark.parametrize("inside", [True, False], ids=["inside-the-window", "outside-it"])
+def test_the_lambda_inside_a_window_notes_every_result_and_emits_no_check_passed(
+        inside: bool, sandbox: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN an outage (Hermes answers 500) and a maintenance window around now (or one that already ended)
+    sandbox.faults.enable("hermes_5xx")
+    env = {**sandbox.environment(), "CANARY_MAINTENANCE_WINDOWS": window(around_now=inside),
+           "CANARY_CONFIRM_PAUSE_S": "0.1", "CANARY_LATENCY_DEGRADED_MS": "20000", "CANARY_LATENCY_FAILED_MS": "30000"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app = build_app(env)
+    # WHEN the scheduled probe run happens
+    response = CanaryHandler(lambda: app)({}, LambdaContext())
+    lines = emf_metrics(capsys.readouterr().out)
+    emitted = {name for _dims, metrics in lines for name in metrics}
+    (run,) = [m for d, m in lines if "Check" not in d]
+    checks = {c["id"]: c for c in response["checks"]}
+    # THEN the outage is still reported as it is (FAILED), RunPassed arrives for the heartbeat
+    assert checks["http.hermes_health"]["outcome"] == "FAILED" and response["outcome"] == "FAILED"
+    assert run[contract.RUN_PASSED] == 0.0 and run[contract.CHECKS_FAILED] >= 1
+    if inside:
+        # AND the run is marked, every result carries the note, and no CheckPassed reaches the per-check alarms
+        assert response["maintenance"] is True
+        assert all("maintenance window until" in c["message"] and c["evidence"]["maintenance_window"]
+                   for c in checks.values()), [c["message"] for c in checks.values()]
+        assert contract.CHECK_PASSED not in emitted and contract.CHECK_DURATION in emitted
+    else:
+        assert "maintenance" not in response
+        assert not [c for c in checks.values() if "maintenance" in c["message"] or "maintenance_window" in
+                    c["evidence"]]
+        assert contract.CHECK_PASSED in emitted
+
+
+def test_canary_run_inside_a_window_publishes_no_check_passed_and_marks_its_reports(sandbox: Any,
+                                                                                    tmp_path: Path) -> None:
+    # GIVEN a run environment of its own (its metrics are told apart by the Environment dimension)
+    environment = f"maint-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, **sandbox.environment(), "CANARY_ENVIRONMENT": environment,
+           "CANARY_MAINTENANCE_WINDOWS": window(around_now=True)}
+    junit = tmp_path / "report.xml"
+    # WHEN `canary run --publish` runs inside the window
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "run", "--json", "--junit", str(junit), "--publish"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # THEN the JSON and the JUnit say maintenance, and the table says it too
+    report = json.loads(proc.stdout)
+    assert report["maintenance"] is True
+    properties = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
+    assert properties.get("maintenance") == "true"
+    assert "maintenance window" in proc.stderr
+    # AND CloudWatch received RunPassed and the per-check durations, but no CheckPassed for this environment
+    cloudwatch = sandbox.control.client("cloudwatch")
+    dims = [{"Name": "Environment", "Value": environment}]
+    published = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=contract.NAMESPACE,
+                                                                  Dimensions=dims)["Metrics"]}
+    assert {contract.RUN_PASSED, contract.CHECK_DURATION} <= published
+    assert contract.CHECK_PASSED not in published
