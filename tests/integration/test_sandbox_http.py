@@ -27,15 +27,6 @@ from sandbox.control import SeededResources
 from sandbox.faults import Faults, UnknownFault
 from sandbox.runtime import HttpSide, Sandbox, faults_from_env
 
-for _k, _v in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": "us-west-2",
-    "AWS_DEFAULT_REGION": "us-west-2",
-}.items():
-    os.environ.setdefault(_k, _v)
-
 HERMES_SERVICE = "webordinary-hermes-service"
 EDIT_SERVICE = "webordinary-edit-service"
 

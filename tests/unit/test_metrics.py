@@ -7,7 +7,6 @@ own functions, and the PutMetricData path is proven against moto's CloudWatch ov
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,15 +18,6 @@ from moto.server import ThreadedMotoServer
 from harness import contract
 from harness.metrics import Datapoint, publish, report_datapoints, to_metric_data
 from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, Tier
-
-for _k, _v in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": "us-west-2",
-    "AWS_DEFAULT_REGION": "us-west-2",
-}.items():
-    os.environ.setdefault(_k, _v)
 
 ENV = "staging"
 

@@ -6,7 +6,6 @@ the examples document the shapes masked by pattern when nobody registered the va
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -16,15 +15,6 @@ from hypothesis import strategies as st
 from harness.app import build_app
 from harness.config import CanaryConfig
 from harness.redact import MASK, Redactor
-
-for _k, _v in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": "us-west-2",
-    "AWS_DEFAULT_REGION": "us-west-2",
-}.items():
-    os.environ.setdefault(_k, _v)
 
 TOKEN = "hrm_4f9a2c7e1b"
 

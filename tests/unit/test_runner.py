@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,15 +36,6 @@ from harness.http import HttpClient
 from harness.model import CheckResult, Outcome, Profile, Reason, Tier
 from harness.redact import Redactor
 from harness.runner import Runner, UnknownCheckError
-
-for _k, _v in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": "us-west-2",
-    "AWS_DEFAULT_REGION": "us-west-2",
-}.items():
-    os.environ.setdefault(_k, _v)
 
 # Failure confirmation (a FAILED probe is re-probed once) is off here except where it is the subject.
 ALL_TIERS = CanaryConfig(tiers=("probe", "journey", "destructive"), cleanup_reserve_s=1.0, confirm_failures=False)
