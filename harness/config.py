@@ -82,6 +82,8 @@ class CanaryConfig:
     confirm_failures: bool = True
     confirm_pause_s: float = 3.0
     metric_namespace_platform: str = "Webordinary/EditSessions"
+    # The platform's CloudFormation stack: while it updates, readiness/routing failures are ``deploying``.
+    platform_stack_name: str | None = None
 
     @property
     def hermes_base(self) -> str | None:
@@ -154,6 +156,7 @@ _SPECS: dict[str, _Spec] = {
     "confirm_failures": _Spec("CANARY_CONFIRM_FAILURES", "bool"),
     "confirm_pause_s": _Spec("CANARY_CONFIRM_PAUSE_S", "float0"),
     "metric_namespace_platform": _Spec("PLATFORM_METRIC_NAMESPACE", "name"),
+    "platform_stack_name": _Spec("PLATFORM_STACK_NAME", "str"),
 }
 
 CONFIG_FILE_ENV = "CANARY_CONFIG"
