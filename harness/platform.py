@@ -7,8 +7,10 @@ expects are encoded here rather than in each check:
 - Deploy-aware: a rollout younger than ``deploy_grace_s`` with no failed tasks is ``deploying`` (DEGRADED, not
   paged); older, or with failed tasks, or ``rolloutState`` FAILED, it is ``stuck`` (FAILED).
 - Idle is not down: the edit service at desired 0 is the platform's normal resting state (``ServiceState.idle``).
+- The platform's CloudFormation stack (``PLATFORM_STACK_NAME``, optional) updating for less than the grace counts
+  as deploying too: a readiness/routing failure during it is DEGRADED ``deploying`` (``stack_excuse``).
 
-Read-only: DescribeServices, ListTasks and DescribeTasks only.
+Read-only: DescribeServices, ListTasks, DescribeTasks and DescribeStacks only.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ STOPPED_TASKS_KEPT = 5
 # ECS stop codes that mean "the task broke", as opposed to a scale-in or a user's StopTask.
 FAILURE_STOP_CODES = frozenset({"TaskFailedToStart", "EssentialContainerExited"})
 _FACT_KEY = "platform.service_states"
+_STACK_FACT_KEY = "platform.stack"
+# CloudFormation states in which the stack is changing the platform under the canary's feet.
+STACK_BUSY = frozenset({"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                        "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                        "IMPORT_IN_PROGRESS", "IMPORT_ROLLBACK_IN_PROGRESS"})
 
 
 @dataclass(frozen=True)
@@ -235,20 +242,76 @@ def service_state(ctx: CheckContext, service_name: str) -> ServiceState:
 
 
 @dataclass(frozen=True)
+class StackUpdate:
+    """The platform's CloudFormation stack while an operation is under way on it."""
+
+    name: str
+    status: str
+    since: datetime | None  # LastUpdatedTime (CreationTime for a stack being created)
+    read_at: datetime
+
+    @property
+    def age_s(self) -> float | None:
+        return max(0.0, (self.read_at - self.since).total_seconds()) if self.since else None
+
+    @property
+    def why(self) -> str:
+        return f"stack {self.name} {self.status} for {_fmt_age(self.age_s)}"
+
+    def evidence(self) -> dict[str, Any]:
+        return {"stack": self.name, "status": self.status, "age_s": _round(self.age_s)}
+
+
+def _read_stack(ctx: CheckContext, name: str) -> StackUpdate | None:
+    stacks = ctx.aws.cloudformation.describe_stacks(StackName=name).get("Stacks", [])
+    if not stacks:
+        return None
+    stack = stacks[0]
+    status = str(stack.get("StackStatus", ""))
+    if status not in STACK_BUSY:
+        return None
+    since = _as_datetime(stack.get("LastUpdatedTime")) or _as_datetime(stack.get("CreationTime"))
+    return StackUpdate(name=name, status=status, since=since, read_at=datetime.now(UTC))
+
+
+def stack_excuse(ctx: CheckContext) -> StackUpdate | None:
+    """The platform stack's update if one is under way and younger than the grace (read once per run); None when
+    no stack is configured, it is not updating, the update outlived the grace, or the stack cannot be read."""
+    name = ctx.config.platform_stack_name
+    if not name:
+        return None
+    try:
+        update = ctx.facts.once(_STACK_FACT_KEY, lambda: _read_stack(ctx, name))
+    except DeadlineExceeded:
+        raise
+    except Verdict:
+        return None
+    if update is None or (update.age_s is not None and update.age_s > ctx.config.deploy_grace_s):
+        return None
+    return update
+
+
+@dataclass(frozen=True)
 class DeployExcuse:
-    """A watched service's young, healthy-so-far rollout: why its readiness failure is not (yet) an outage."""
+    """A watched service's young, healthy-so-far rollout (or the platform stack's young update): why its
+    readiness failure is not (yet) an outage."""
 
     state: ServiceState
     assessment: DeployAssessment
+    stack: StackUpdate | None = None
 
     def evidence(self) -> dict[str, Any]:
-        return {"deploying": {"service": self.state.name, "why": self.assessment.why, **self.state.evidence()}}
+        evidence = {"service": self.state.name, "why": self.assessment.why, **self.state.evidence()}
+        if self.stack is not None:
+            evidence["stack_update"] = self.stack.evidence()
+        return {"deploying": evidence}
 
 
 def deploying_excuse(ctx: CheckContext, service_name: str | None) -> DeployExcuse | None:
     """The service's rollout if it is ``deploying`` (DESIGN §3: readiness and routing failures of that service are
-    then DEGRADED ``deploying``); None when it is stable or stuck, or when ECS cannot be read (no excuse without
-    evidence: the failure stands). Reads the run's shared ECS snapshot."""
+    then DEGRADED ``deploying``), or the platform stack's young update while the service itself looks stable;
+    None when it is stuck, nothing is deploying, or ECS cannot be read (no excuse without evidence: the failure
+    stands). Reads the run's shared ECS snapshot."""
     if not service_name:
         return None
     try:
@@ -261,7 +324,10 @@ def deploying_excuse(ctx: CheckContext, service_name: str | None) -> DeployExcus
     if state is None:
         return None
     assessment = assess_deploy(state, ctx.config.deploy_grace_s)
-    return DeployExcuse(state, assessment) if assessment.status == "deploying" else None
+    if assessment.status == "deploying":
+        return DeployExcuse(state, assessment)
+    stack = stack_excuse(ctx) if assessment.status == "stable" else None
+    return DeployExcuse(state, DeployAssessment("deploying", stack.why), stack) if stack is not None else None
 
 
 def stopped_task_reasons(ctx: CheckContext, service: str, *, limit: int = STOPPED_TASKS_KEPT) -> list[dict[str, Any]]:

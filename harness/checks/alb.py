@@ -43,6 +43,13 @@ class _Owners:
             return False, None
         return True, self.states.owner_of(tg_arn)
 
+    def stack(self) -> platform.StackUpdate | None:
+        """The platform stack's young update, noted in the evidence when it excuses a target group."""
+        update = platform.stack_excuse(self.ctx)
+        if update is not None:
+            self.ctx.evidence["stack_update"] = update.evidence()
+        return update
+
 
 @dataclass
 class _Verdicts:
@@ -108,8 +115,11 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
     if bad:
         codes = sorted({str(t["reason"] or t["state"]) for t in bad})
         summary = f"{name}: {len(bad)} of {len(targets)} target(s) not serving ({', '.join(codes)})"
+        stack = owners.stack() if owner is not None and status == "stable" else None
         if status == "deploying":
             verdicts.degraded.append((Reason.DEPLOYING, f"{summary} while {owner.name if owner else '?'} deploys"))
+        elif stack is not None:
+            verdicts.degraded.append((Reason.DEPLOYING, f"{summary} while {stack.why}"))
         else:
             verdicts.failed.append(summary)
         return
@@ -135,6 +145,10 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
                                                     f"({owner.name} starting)"))
         return
     state_word = "only draining targets" if transitional else "no registered targets"
+    stack = owners.stack()
+    if stack is not None:
+        verdicts.degraded.append((Reason.DEPLOYING, f"{name}: {state_word} while {stack.why}"))
+        return
     verdicts.failed.append(f"{name}: {state_word} while {owner.name} should serve "
                            f"({owner.running}/{owner.desired} running)")
 

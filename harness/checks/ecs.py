@@ -108,6 +108,10 @@ def _judge_service(ctx: CheckContext, state: platform.ServiceState, *, label: st
         return Reason.DEPLOYING, f"{label} service {name}: {assessment.why} ({counts})"
     if state.running < state.desired:
         _attach_stopped(ctx, state)
+        stack = platform.stack_excuse(ctx)
+        if stack is not None:  # the platform's stack is changing it: deploying, not (yet) an outage
+            ctx.evidence["stack_update"] = stack.evidence()
+            return Reason.DEPLOYING, f"{label} service {name} runs {state.running} of {state.desired} while {stack.why}"
         return CheckFailed(Reason.DESIRED_RUNNING_MISMATCH,
                            f"{label} service {name} runs {state.running} of {state.desired} desired task(s) with no "
                            f"rollout under way ({state.pending} pending)")

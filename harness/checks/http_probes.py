@@ -242,6 +242,13 @@ def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: 
                 verdicts.degraded.append((Reason.NOT_READY, f"{what}: {state.name}'s targets are still in initial "
                                                             "health checks"))
                 return
+            stack = platform.stack_excuse(ctx) if assessment.status == "stable" else None
+            if stack is not None:
+                entry["verdict"] = "DEGRADED deploying"
+                entry["service"]["deploy"] = "deploying"
+                ctx.evidence["stack_update"] = stack.evidence()
+                verdicts.degraded.append((Reason.DEPLOYING, f"{what} while {stack.why}"))
+                return
     raise CheckFailed(Reason.HTTP_5XX, f"{what} ({'Hermes' if route.owner == 'hermes' else 'edit service'} should "
                                        "be serving)", {"body": response.text[:200]})
 
