@@ -56,6 +56,8 @@ METRIC_ENVIRONMENT = "production"
 # The canary's own environment name in the sandbox (its metric dimension and alarm names).
 CANARY_ENVIRONMENT = "sandbox"
 SELFTEST_TOPIC = "webordinary-canary-sandbox-alarms"
+# The platform's CloudFormation stack (PLATFORM_STACK_NAME): its status is driven by ``set_stack_status``.
+PLATFORM_STACK = "webordinary-edit-platform"
 CERTIFICATE_DOMAIN = "*.webordinary.com"
 
 HERMES_TG = "hermes-api-tg"
@@ -269,6 +271,7 @@ class AwsSandbox:
             self._reconcile()
             self._publish(0)
             self._reset_selftest_alarm()
+            self.set_stack_status("CREATE_COMPLETE")
 
     # -- URLs, clients ---------------------------------------------------------------------------------
 
@@ -336,6 +339,14 @@ class AwsSandbox:
             self._counts[spec.name] = _Counts(desired, running, pending)
             self._render_service(spec, record_events=True)
             self._render_cluster_counts()
+
+    def set_stack_status(self, status: str, *, age_s: float = 60.0) -> None:
+        """Put the platform stack in ``status`` (e.g. UPDATE_IN_PROGRESS), its last update ``age_s`` ago (moto
+        finishes every stack operation at once, so a stack mid-update is rendered on its backend)."""
+        backend = self._backend("cloudformation")
+        (stack,) = [st for st in backend.stacks.values() if st.name == PLATFORM_STACK]
+        stack.status = status
+        stack.last_updated_time = None if status == "CREATE_COMPLETE" else _now() - dt.timedelta(seconds=age_s)
 
     def service_counts(self, service: str) -> tuple[int, int]:
         """(desired, running) of an ECS service, as DescribeServices reports it (faults included)."""
@@ -772,6 +783,7 @@ class AwsSandbox:
         )
         self._publish(0)
         self._seed_selftest_alarm()
+        self._seed_platform_stack()
         return self._resources
 
     def _seed_selftest_alarm(self) -> None:
@@ -785,6 +797,13 @@ class AwsSandbox:
             AlarmDescription="Driven only by `canary selftest` (SetAlarmState) to prove alarm -> SNS -> email.",
         )
         self.resources.extra["selftest_topic_arn"] = topic_arn
+
+    def _seed_platform_stack(self) -> None:
+        """The platform's CloudFormation stack (one harmless resource: moto only needs a valid template)."""
+        template = {"Resources": {"Version": {"Type": "AWS::SSM::Parameter", "Properties": {
+            "Name": "/webordinary/platform/version", "Type": "String", "Value": "1"}}}}
+        self.client("cloudformation").create_stack(StackName=PLATFORM_STACK, TemplateBody=json.dumps(template))
+        self.resources.extra["platform_stack_name"] = PLATFORM_STACK
 
     def _reset_selftest_alarm(self) -> None:
         self.client("cloudwatch").set_alarm_state(AlarmName=selftest_alarm_name(CANARY_ENVIRONMENT),

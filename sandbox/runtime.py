@@ -239,6 +239,7 @@ class Sandbox:
                 "TARGET_GROUP_ARNS": ",".join(res.target_groups.values()),
                 "LOAD_BALANCER_ARN": res.load_balancer_arn,
                 "EFS_FILE_SYSTEM_ID": res.efs_id,
+                "PLATFORM_STACK_NAME": str(res.extra["platform_stack_name"]),
             }
         )
         if self.queue is not None:
