@@ -5,6 +5,9 @@ new target still in initial health checks, the ALB answering 503), every readine
 is DEGRADED ``deploying`` with the rollout as evidence, and nothing pages; a rollout older than the grace, or
 with failed tasks, is stuck: FAILED. Without readable ECS state there is no excuse.
 
+The same holds while the platform's CloudFormation stack (``PLATFORM_STACK_NAME``) has an update younger than
+the grace under way: a Hermes that ECS sees short of tasks, with no rollout of its own, is then deploying too.
+
 Maintenance: a run inside a configured window says so in the report, notes it on every result, and emits no
 ``CheckPassed`` (the per-check alarms treat the gap as not breaching) but still ``RunPassed`` (the heartbeat),
 through both shipping paths: the Lambda's EMF and ``canary run --publish``.
@@ -123,6 +126,40 @@ def test_no_excuse_without_readable_ecs_state(sandbox: Any, monkeypatch: pytest.
     assert got["http.hermes_health"] == ("FAILED", "http_5xx") and got["latency.baseline"] == ("FAILED", "http_5xx")
     assert "deploying" not in by_id(report)["http.hermes_health"].evidence
     assert got["ecs.services"] == ("ERROR", "access_denied")
+
+
+# -- the platform's CloudFormation stack updating -------------------------------------------------------------------
+@pytest.mark.parametrize(("status", "age_s", "configured", "excused"), [
+    ("UPDATE_IN_PROGRESS", 60.0, True, True),
+    ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", 60.0, True, True),
+    ("UPDATE_IN_PROGRESS", 7200.0, True, False),  # an update stuck past the grace excuses nothing
+    ("UPDATE_COMPLETE", 60.0, True, False),
+    ("UPDATE_IN_PROGRESS", 60.0, False, False),  # PLATFORM_STACK_NAME unset: the stack is not looked at
+], ids=["updating", "cleanup", "stuck", "done", "not-configured"])
+def test_a_young_stack_update_excuses_hermes_readiness_failures(status: str, age_s: float, configured: bool,
+                                                                 excused: bool, sandbox: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN Hermes down to 0 of 1 tasks with no ECS rollout of its own, while the platform stack is in `status`
+    sandbox.faults.enable("service_mismatch")
+    sandbox.aws.set_stack_status(status, age_s=age_s)
+    overrides = {} if configured else {"platform_stack_name": ""}  # "" is unset: the stack is never read
+    report = run_probes(sandbox, monkeypatch, **overrides)
+    got = verdicts(report)
+    expected = {"ecs.services": "desired_running_mismatch", **{i: r for i, r in HERMES_FACING.items()
+                                                               if i != "ecs.services"}}
+    if excused:
+        # THEN every Hermes readiness/routing failure is DEGRADED deploying, with the stack as evidence
+        assert {i: got[i] for i in expected} == dict.fromkeys(expected, ("DEGRADED", "deploying")), got
+        results = by_id(report)
+        for check_id in ("ecs.services", "alb.targets", "http.routing"):
+            assert results[check_id].evidence["stack_update"]["status"] == status, check_id
+        assert results["http.hermes_health"].evidence["deploying"]["stack_update"]["stack"] == \
+            sandbox.resources.extra["platform_stack_name"]
+        assert report.exit_code == 0
+    else:
+        # THEN the outage is an outage
+        assert {i: got[i] for i in expected} == {i: ("FAILED", r) for i, r in expected.items()}, got
+        assert report.exit_code == 1
 
 
 # -- maintenance windows ------------------------------------------------------------------------------------------
