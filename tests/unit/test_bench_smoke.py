@@ -199,6 +199,8 @@ def test_metric_budget_is_what_fits_under_the_target() -> None:
 def test_periods_to_detect_and_the_cdk_alarm_window() -> None:
     assert periods_to_detect(15, 1, 15) == 1.0
     assert periods_to_detect(15, 2, 15) == 2.0
-    assert cdk_alarm_settings({"alarm_datapoints": 1, "alarm_evaluation_periods": 1, "probe_every_minutes": 5}) == {
-        "datapoints": 1, "evaluation_periods": 1, "probe_minutes": 5}
-    assert cdk_alarm_settings({}) == {"datapoints": 2, "evaluation_periods": 3, "probe_minutes": 15}
+    # the paging path: the critical checks' alarms (the other alarms' 2 of 3 does not decide detection)
+    context = {"critical_alarm_datapoints": 2, "critical_alarm_evaluation_periods": 3, "alarm_datapoints": 1,
+               "probe_every_minutes": 5}
+    assert cdk_alarm_settings(context) == {"datapoints": 2, "evaluation_periods": 3, "probe_minutes": 5}
+    assert cdk_alarm_settings({}) == {"datapoints": 1, "evaluation_periods": 1, "probe_minutes": 15}
