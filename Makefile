@@ -30,7 +30,7 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
 
 test-fast: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow and not e2e" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
