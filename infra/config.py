@@ -50,6 +50,7 @@ TARGET_ENV: dict[str, str] = {
     "test_client_id": "TEST_CLIENT_ID",
     "container_ready_timeout_s": "CONTAINER_READY_TIMEOUT_S",
     "session_expiry_timeout_s": "SESSION_EXPIRY_TIMEOUT_S",
+    "platform_stack_name": "PLATFORM_STACK_NAME",
 }
 _LIST_KEYS = frozenset({"target_group_arns", "queue_urls", "dlq_urls", "site_urls", "site_buckets"})
 _NUMBER_KEYS = frozenset({"container_ready_timeout_s", "session_expiry_timeout_s"})

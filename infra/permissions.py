@@ -93,6 +93,9 @@ class Arns:
     def tasks(self, cluster: str) -> str:
         return self._arn("ecs", "task", f"{cluster}/*")
 
+    def cfn_stack(self, name: str) -> str:
+        return self._arn("cloudformation", "stack", f"{name}/*")
+
     def table(self, name: str) -> str:
         return self._arn("dynamodb", "table", name)
 
@@ -225,6 +228,10 @@ def _session_platform_reads(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     if fs_id:
         grants.append(Grant("EfsDescribe", ("elasticfilesystem:DescribeFileSystems",
                                             "elasticfilesystem:DescribeMountTargets"), (arns.file_system(fs_id),)))
+    stack = cfg.target("platform_stack_name")
+    if stack:
+        grants.append(Grant("DescribePlatformStack", ("cloudformation:DescribeStacks",), (arns.cfn_stack(stack),),
+                            why="a stack ARN ends in an id assigned at creation; the stack name is fixed"))
     grants.append(_metrics_read())
     grants += _secret_read(cfg, arns)
     return grants

@@ -51,6 +51,7 @@ TEST_CONTEXT: dict[str, Any] = {
             "account": ACCOUNT,
             "tiers": ["probe", "journey", "destructive"],
             "allow_destructive": True,
+            "platform_stack_name": "WebordinaryEditStack",
             "hermes_api_token_secret": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:hermes-token-AbCdEf",
             "hermes_api_token_kms_key_arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             "vpc": {

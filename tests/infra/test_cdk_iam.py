@@ -202,3 +202,12 @@ def test_wildcard_findings_are_rendered_as_cdk_nag_names_them(resolved: Any, fin
     from infra.permissions import flatten_reference
 
     assert flatten_reference(resolved) == finding
+
+
+def test_a_configured_platform_stack_is_described_by_name_for_deploy_awareness(synthesized: Synthesized) -> None:
+    staging = statements(synthesized, STAGING, f"{S}-probe")
+    assert actions(staging["DescribePlatformStack"]) == {"cloudformation:DescribeStacks"}
+    assert resources_of(staging["DescribePlatformStack"]) == [
+        f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/WebordinaryEditStack/*"]
+    production = statements(synthesized, PRODUCTION, f"{P}-probe")
+    assert "DescribePlatformStack" not in production  # not configured there: no grant
