@@ -7,6 +7,7 @@ EventBridge scheduled-event envelope is accepted too: its ``detail`` (``{}`` for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 # Kept equal to harness.contract.TIERS / PROFILES (a unit test compares them).
 TierName = Literal["probe", "journey", "destructive"]
 ProfileName = Literal["session-platform", "queue-platform"]
+
 
 class EventInvalid(ValueError):
     """The event is not a valid request; ``details`` name each offending field."""
@@ -80,10 +82,22 @@ def is_scheduled_envelope(event: Any) -> bool:
     return isinstance(event, Mapping) and ("detail-type" in event or event.get("source") == "aws.events")
 
 
+_SHOWABLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,23}$")
+
+
+def _field_name(part: object) -> str:
+    """A location part as shown to the caller: unknown keys are event *content*, so a long or odd one (a pasted
+    token used as a key) is described, not echoed."""
+    text = str(part)
+    if isinstance(part, int) or _SHOWABLE_KEY.match(text):
+        return text
+    return f"<key of {len(text)} characters>"
+
+
 def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
     details: list[dict[str, Any]] = []
     for err in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in err["loc"]) or "event"
+        field = ".".join(_field_name(p) for p in err["loc"]) or "event"
         message = str(err["msg"]).removeprefix("Value error, ")
         # The offending value is not echoed: a pasted secret must not come back in the response or the log.
         details.append({"field": f"{prefix}{field}", "message": message})
