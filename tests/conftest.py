@@ -23,6 +23,8 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
+pytest_plugins = ["tests.lambda_support"]  # LambdaContext-based handler tests share its fixtures
+
 
 class _SharedSandbox:
     """The one sandbox of a test worker: moto's state is process-global, so there can be only one at a time.

@@ -19,11 +19,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from harness.http import HttpClient
 from harness.metrics import report_datapoints
 from harness.model import CheckResult, RunReport
 from harness.runner import Runner
+from tests.lambda_support import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 HERMES = "webordinary-hermes-service"
@@ -170,31 +168,6 @@ def window(*, around_now: bool) -> str:
     return json.dumps([{"start": start.isoformat(), "end": end.isoformat()}])
 
 
-@dataclass
-class LambdaContext:
-    remaining_s: float = 120.0
-    function_name: str = "webordinary-canary-sandbox-probes"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-west-2:123456789012:function:webordinary-canary-sandbox-probes"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _ends: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self._ends = time.monotonic() + self.remaining_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
-
-
-@pytest.fixture
-def _fresh_powertools() -> Iterator[None]:
-    from aws_lambda_powertools import Metrics
-
-    Metrics().clear_metrics()
-    Metrics().clear_default_dimensions()
-    yield
-    Metrics().clear_metrics()
 
 
 def emf_metrics(out: str) -> list[tuple[dict[str, str], dict[str, float]]]:
@@ -207,7 +180,7 @@ def emf_metrics(out: str) -> list[tuple[dict[str, str], dict[str, float]]]:
     return lines
 
 
-@pytest.mark.usefixtures("_fresh_powertools")
+@pytest.mark.usefixtures("fresh_powertools")
 @pytest.mark.parametrize("inside", [True, False], ids=["inside-the-window", "outside-it"])
 def test_the_lambda_inside_a_window_notes_every_result_and_emits_no_check_passed(
         inside: bool, sandbox: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

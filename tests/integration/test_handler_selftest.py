@@ -7,10 +7,7 @@ it did: no check ran, and its only writes were the two SetAlarmState calls on th
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -21,25 +18,10 @@ from handlers.events import EventInvalid, parse_canary_event
 from harness.checks import CATALOGUE
 from harness.contract import selftest_alarm_name
 from tests.integration.aws_writes import writes
+from tests.lambda_support import LambdaContext
 
 KNOWN = [c.id for c in CATALOGUE]
 
-
-@dataclass
-class LambdaContext:
-    remaining_s: float = 120.0
-    function_name: str = "webordinary-canary-sandbox-probes"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-west-2:123456789012:function:webordinary-canary-sandbox-probes"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _ends: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self._ends = time.monotonic() + self.remaining_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +20,7 @@ from handlers.canary import CanaryHandler
 from handlers.composition import FLUSH_RESERVE_S, build_app, logger
 from handlers.sweeper import SweepHandler
 from harness import contract
+from tests.lambda_support import LambdaContext, emf
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SERVICE = {"service": "webordinary-canary"}
@@ -29,41 +29,10 @@ SERVICE = {"service": "webordinary-canary"}
 # --- Lambda-side fixtures ------------------------------------------------------------------------------------
 
 
-@dataclass
-class LambdaContext:
-    """What the Lambda runtime passes: identity fields and a clock that runs down."""
-
-    remaining_s: float = 120.0
-    function_name: str = "webordinary-canary-sandbox-probes"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-west-2:123456789012:function:webordinary-canary-sandbox-probes"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/webordinary-canary-sandbox-probes"
-    log_stream_name: str = "2026/11/25/[$LATEST]0123456789abcdef"
-    _ends: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self._ends = time.monotonic() + self.remaining_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
-
 
 @pytest.fixture(autouse=True)
-def _reset_powertools() -> Iterator[None]:
-    """Powertools keeps metric state on the class and a cold-start flag per process: start every test clean."""
-    from aws_lambda_powertools import Metrics
-    from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
-
-    def reset() -> None:
-        Metrics().clear_metrics()
-        Metrics().clear_default_dimensions()
-        reset_cold_start_flag()
-
-    reset()
-    yield
-    reset()
+def _reset_powertools(fresh_powertools: None) -> None:
+    """Every test starts with clean Powertools state."""
 
 
 @pytest.fixture
@@ -91,20 +60,6 @@ def canary(env: Mapping[str, str]) -> CanaryHandler:
     app = build_app(env)
     return CanaryHandler(lambda: app)
 
-
-def emf(out: str) -> list[tuple[dict[str, str], dict[str, tuple[str, float]]]]:
-    """Each EMF line on stdout as (dimensions, {metric: (unit, value)}), its structure checked on the way."""
-    views = []
-    for line in (json.loads(raw) for raw in out.splitlines() if '"_aws"' in raw):
-        (directive,) = line["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == "Webordinary/Canary"
-        (names,) = directive["Dimensions"]
-        values = {}
-        for metric in directive["Metrics"]:
-            (value,) = line[metric["Name"]]
-            values[metric["Name"]] = (metric["Unit"], value)
-        views.append(({n: line[n] for n in names}, values))
-    return views
 
 
 def log_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

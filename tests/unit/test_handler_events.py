@@ -6,7 +6,6 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any, get_args
 
 import pytest
@@ -34,19 +33,8 @@ SCHEDULED = {
 
 
 @pytest.fixture(autouse=True)
-def _reset_powertools() -> Iterator[None]:
-    """Powertools keeps metric state on the class and a cold-start flag per process: start every test clean."""
-    from aws_lambda_powertools import Metrics
-    from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
-
-    def reset() -> None:
-        Metrics().clear_metrics()
-        Metrics().clear_default_dimensions()
-        reset_cold_start_flag()
-
-    reset()
-    yield
-    reset()
+def _reset_powertools(fresh_powertools: None) -> None:
+    """Every test starts with clean Powertools state."""
 
 
 def emf_lines(out: str) -> list[dict[str, Any]]:
