@@ -1,0 +1,67 @@
+"""The Lambda handler with CANARY_PROFILE=queue-platform against the queue flow on the sandbox's moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from handlers.canary import CanaryHandler
+from handlers.composition import build_app
+from harness import contract
+from sandbox.queue_side import QueueSide
+from tests.lambda_support import LambdaContext, emf
+
+
+@pytest.fixture(autouse=True)
+def _clean_powertools(fresh_powertools: None) -> None:
+    """Every test starts with clean Powertools state."""
+
+
+@pytest.fixture(scope="module")
+def queue(sandbox_session: Any) -> Iterator[QueueSide]:
+    side = QueueSide(sandbox_session.aws, sandbox_session.faults, refresh_interval_s=0)
+    side.start()
+    try:
+        yield side
+    finally:
+        side.stop()
+        sandbox_session.reset()
+
+
+@pytest.fixture
+def handler(sandbox: Any, queue: QueueSide, monkeypatch: pytest.MonkeyPatch) -> CanaryHandler:
+    queue.reset()
+    env = {**sandbox.aws.canary_env(), **queue.environment(), "CANARY_ENVIRONMENT": "sandbox",
+           "CANARY_CONFIRM_PAUSE_S": "0"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # boto3 reads AWS_ENDPOINT_URL from the process
+    app = build_app(env)
+    return CanaryHandler(lambda: app)
+
+
+def test_the_scheduled_probe_run_of_the_queue_profile_passes_and_emits_its_checks(
+        handler: CanaryHandler, capsys: pytest.CaptureFixture[str]) -> None:
+    response = handler({"tiers": ["probe"]}, LambdaContext())
+    outcomes = {c["id"]: c["outcome"] for c in response["checks"]}
+    assert response["profile"] == "queue-platform"
+    assert set(outcomes) == set(contract.CHECK_IDS_BY_PROFILE[contract.QUEUE_PLATFORM])
+    assert set(outcomes.values()) == {"PASSED"}, response["checks"]
+    views = emf(capsys.readouterr().out)
+    passed = {d["Check"]: v["CheckPassed"] for d, v in views if "Check" in d}
+    assert passed == {check_id: ("Count", 1.0) for check_id in outcomes}
+    assert views[-1] == (contract.run_dimensions("sandbox"), {**views[-1][1], "RunPassed": ("Count", 1.0)})
+
+
+def test_a_message_in_a_dead_letter_queue_fails_its_check_and_the_run(
+        handler: CanaryHandler, sandbox: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox.faults.enable("dlq_message")
+    response = handler({}, LambdaContext())
+    checks = {c["id"]: c for c in response["checks"]}
+    assert (checks["sqs.dlq_empty"]["outcome"], checks["sqs.dlq_empty"]["reason"]) == ("FAILED", "dlq_not_empty")
+    assert response["outcome"] == "FAILED"
+    views = emf(capsys.readouterr().out)
+    by_check = {d["Check"]: v for d, v in views if "Check" in d}
+    assert by_check["sqs.dlq_empty"]["CheckPassed"] == ("Count", 0.0)
+    assert views[-1][1]["ChecksFailed"] == ("Count", 1.0)
