@@ -18,11 +18,10 @@ Responses:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from handlers import metrics
-from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, default_app, logger, tracer
+from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, ObservedHandler, logger, tracer
 from handlers.events import CanaryRequest, EventInvalid, is_scheduled_envelope, parse_canary_event
 from harness.checks import CATALOGUE
 from harness.deadline import Deadline
@@ -30,22 +29,12 @@ from harness.errors import ConfigError
 from harness.model import Profile
 from harness.runner import new_run_id
 
-AppFactory = Callable[[], LambdaApp]
 SELFTEST_ALARM_ENV = "CANARY_SELFTEST_ALARM"  # set by the CDK stack on the probe function
 SELFTEST_TIMEOUT_S = 60.0
 
 
-class CanaryHandler:
-    """The handler, bound to where its app comes from (the container default, or a test's own)."""
-
-    def __init__(self, app_factory: AppFactory = default_app) -> None:
-        self._app_factory = app_factory
-        self._invoke = logger.inject_lambda_context(clear_state=True)(
-            tracer.capture_lambda_handler(self._handle, capture_response=False))
-
-    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
-        response: dict[str, Any] = self._invoke(event, context)
-        return response
+class CanaryHandler(ObservedHandler):
+    """The canary handler (scheduled and console runs)."""
 
     def _handle(self, event: Any, context: Any) -> dict[str, Any]:
         try:

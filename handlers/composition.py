@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -211,3 +211,23 @@ def default_app() -> LambdaApp:
         if _default is None:
             _default = build_app()
         return _default
+
+
+AppFactory = Callable[[], LambdaApp]
+
+
+class ObservedHandler:
+    """A Lambda handler bound to where its app comes from (the container default, or a test's own), run inside
+    Powertools' log context and a traced segment. Subclasses implement ``_handle``."""
+
+    def __init__(self, app_factory: AppFactory = default_app) -> None:
+        self._app_factory = app_factory
+        self._invoke = logger.inject_lambda_context(clear_state=True)(
+            tracer.capture_lambda_handler(self._handle, capture_response=False))
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = self._invoke(event, context)
+        return response
+
+    def _handle(self, event: Any, context: Any) -> dict[str, Any]:
+        raise NotImplementedError

@@ -12,30 +12,18 @@ sweep (``CanaryErrors=1``; ``LeakedSessions`` absent, since nothing was measured
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from handlers import metrics
-from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, default_app, logger, tracer
+from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, ObservedHandler, logger, tracer
 from handlers.events import EventInvalid, SweepRequest, is_scheduled_envelope, parse_sweep_event
 from harness.deadline import Deadline
 from harness.errors import ConfigError, Verdict
 from harness.runner import new_run_id
 
-AppFactory = Callable[[], LambdaApp]
 
-
-class SweepHandler:
-    """The sweeper handler, bound to where its app comes from (the container default, or a test's own)."""
-
-    def __init__(self, app_factory: AppFactory = default_app) -> None:
-        self._app_factory = app_factory
-        self._invoke = logger.inject_lambda_context(clear_state=True)(
-            tracer.capture_lambda_handler(self._handle, capture_response=False))
-
-    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
-        response: dict[str, Any] = self._invoke(event, context)
-        return response
+class SweepHandler(ObservedHandler):
+    """The sweeper handler."""
 
     def _handle(self, event: Any, context: Any) -> dict[str, Any]:
         try:
