@@ -480,16 +480,15 @@ def test_ws_refused(platform: Platform) -> None:
 def test_stopping_closes_open_websockets_with_going_away() -> None:
     http = HttpSide(FakeControl(), Faults())
     http.start()
-    ws = connect(http.base_url.replace("http://", "ws://") + "/ws/hmr", open_timeout=5, close_timeout=5)
     try:
-        assert json.loads(ws.recv(timeout=5)) == {"type": "connected"}
-        wait_for(lambda: len(http.alb.open_websockets()) == 1, what="registered")
-        http.stop()
-        with pytest.raises(ConnectionClosed):
-            ws.recv(timeout=5)
-        assert ws.close_code == 1001
+        with connect(http.base_url.replace("http://", "ws://") + "/ws/hmr", open_timeout=5, close_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5)) == {"type": "connected"}
+            wait_for(lambda: len(http.alb.open_websockets()) == 1, what="registered")
+            http.stop()
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+            assert ws.close_code == 1001
     finally:
-        ws.close()
         http.stop()
 
 
