@@ -66,6 +66,20 @@ def exclusive_moto() -> None:
 
 
 @pytest.fixture(scope="module")
+def moto_endpoint(exclusive_moto: None) -> Iterator[str]:
+    """A bare moto server (no seeding) for modules that test against raw AWS APIs; moto to themselves."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
 def sandbox_session() -> object:
     """The worker's shared sandbox (moto + local ALB on loopback ports chosen by the OS), running."""
     return _SHARED.get()

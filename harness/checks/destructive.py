@@ -16,7 +16,7 @@ from typing import Any
 from harness.check import CheckContext, check
 from harness.checks.journeys import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
 from harness.deadline import Deadline, poll_until
-from harness.errors import CanaryError, CheckFailed, CheckSkipped
+from harness.errors import CanaryError, CheckSkipped
 from harness.model import Reason, Tier
 from harness.platform import ServiceState
 from harness.synthetic import SESSION_ATTRIBUTE, SyntheticStore, attribute_text
@@ -102,8 +102,7 @@ def _compare(before: Fingerprint, after: Fingerprint) -> list[str]:
            "platform's own surface (record, status endpoint, preview), not by looking inside the container")
 def session_persistence(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
-    journey = Journey(ctx)
-    try:
+    with Journey(ctx) as journey:
         Capacity.remember(ctx, journey)
         session = journey.activate(tag="persistence")
         journey.check_record(session)
@@ -131,11 +130,6 @@ def session_persistence(ctx: CheckContext) -> None:
         journey.deactivate(session)
         journey.wait_drained(session)
         ctx.note(f"session {session.session_id} survived a restart of task {stopped.rsplit('/', 1)[-1]}")
-    except CheckFailed as exc:
-        exc.evidence.update(journey.evidence_on_failure())
-        raise
-    finally:
-        journey.close()
 
 
 @check("session.concurrency", tier=Tier.DESTRUCTIVE, requires=_REQUIRES, timeout_s=900,
@@ -145,8 +139,7 @@ def session_persistence(ctx: CheckContext) -> None:
            "maximum (cost and quota)")
 def session_concurrency(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
-    journey = Journey(ctx)
-    try:
+    with Journey(ctx) as journey:
         Capacity.remember(ctx, journey)
         with ThreadPoolExecutor(max_workers=CONCURRENT_SESSIONS, thread_name_prefix="journey") as pool:
             futures = [pool.submit(journey.activate, tag=f"c{k}", label=f"s{k}.") for k in range(CONCURRENT_SESSIONS)]
@@ -182,11 +175,6 @@ def session_concurrency(ctx: CheckContext) -> None:
         stats = journey.data.statistics()
         ctx.evidence["statistics"] = stats.to_dict()
         ctx.note(f"{len(ids)} isolated sessions; activation p95 {stats.creation_p95_ms or 0:.0f} ms")
-    except CheckFailed as exc:
-        exc.evidence.update(journey.evidence_on_failure())
-        raise
-    finally:
-        journey.close()
 
 
 @check("session.auto_shutdown", tier=Tier.DESTRUCTIVE, requires=_REQUIRES, timeout_s=900,
@@ -195,8 +183,7 @@ def session_concurrency(ctx: CheckContext) -> None:
        why="an edit task left running with no session costs money every hour (sprint 10 removed auto-sleep)")
 def session_auto_shutdown(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
-    journey = Journey(ctx)
-    try:
+    with Journey(ctx) as journey:
         with ctx.step("live_user_sessions"):
             live = live_user_sessions(journey.store())
         if live:
@@ -217,11 +204,6 @@ def session_auto_shutdown(ctx: CheckContext) -> None:
                                reason=Reason.IDLE_COST, interval_s=1.0, max_interval_s=5.0)
         ctx.evidence["edit_after"] = {"desired": state.desired, "running": state.running} if state else None
         ctx.note(f"edit service scaled in {time.perf_counter() - ended:.1f} s after the last session ended")
-    except CheckFailed as exc:
-        exc.evidence.update(journey.evidence_on_failure())
-        raise
-    finally:
-        journey.close()
 
 
 CHECKS = (session_persistence, session_concurrency, session_auto_shutdown)

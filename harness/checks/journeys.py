@@ -399,6 +399,15 @@ class Journey:
                 record = None
         return white_box(self.ctx, session_record=record)
 
+    def __enter__(self) -> Journey:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        """A failing journey carries white-box evidence; every journey books its open sessions."""
+        if isinstance(exc, CheckFailed):
+            exc.evidence.update(self.evidence_on_failure())
+        self.close()
+
     def close(self) -> None:
         """Book any session still open (failed mid-way) so its platform time is counted."""
         with self._lock:
@@ -463,8 +472,7 @@ def _title(text: str) -> str | None:
            "container start, routing to a live session), and labels cold vs warm starts")
 def session_lifecycle(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
-    journey = Journey(ctx)
-    try:
+    with Journey(ctx) as journey:
         with ctx.step("edit.running_count"):
             edit = journey.edit_service()
         if edit is not None:
@@ -480,11 +488,6 @@ def session_lifecycle(ctx: CheckContext) -> None:
         ended = journey.wait_drained(session)
         ctx.note(f"{ctx.start_type or 'unlabelled'} start; session {session.session_id} "
                  f"{'gone' if ended is None else ended} after deactivate")
-    except CheckFailed as exc:
-        exc.evidence.update(journey.evidence_on_failure())
-        raise
-    finally:
-        journey.close()
 
 
 CHECKS = (session_lifecycle,)

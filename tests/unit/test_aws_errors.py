@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -23,7 +22,6 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
-from moto.server import ThreadedMotoServer
 
 from harness.aws import AwsClients, classify_aws_error, error_code
 from harness.check import CheckContext, check
@@ -119,16 +117,6 @@ def test_sdk_errors(exc: BaseException, verdict_type: type, reason: Reason) -> N
 
 # --- through moto's server -------------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

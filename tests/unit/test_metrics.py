@@ -7,13 +7,10 @@ own functions, and the PutMetricData path is proven against moto's CloudWatch ov
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 from harness import contract
 from harness.metrics import Datapoint, publish, report_datapoints, to_metric_data
@@ -200,16 +197,6 @@ def test_publish_batches_and_uses_the_contract_namespace() -> None:
 
 # --- over HTTP to moto's CloudWatch ----------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def test_publish_to_cloudwatch_lists_the_metrics_with_their_dimensions(moto_endpoint: str) -> None:
