@@ -18,9 +18,10 @@ DIM_START_TYPE = "StartType"
 DIM_SERVICE = "service"
 SERVICE_NAME = "webordinary-canary"
 
-# Per check (dimensions Environment, Check [, service]).
-CHECK_PASSED = "CheckPassed"  # 1/0; DEGRADED counts as passed; ERROR/SKIPPED/INCOMPLETE emit nothing
-CHECK_DURATION = "CheckDuration"  # ms
+# Per check (dimensions Environment, Check [, service]). Contract v2 (DESIGN §6): outcomes are sparse.
+CHECK_FAILED = "CheckFailed"  # 1, emitted only when the check ends FAILED; per-check alarms watch it
+CHECK_PASSED = "CheckPassed"  # v1, being removed: nothing new may use it
+CHECK_DURATION = "CheckDuration"  # ms, always, but only for LATENCY_SLI_CHECKS
 CHECK_DEGRADED = "CheckDegraded"  # 1/0
 CHECK_RETRIED = "CheckRetried"  # 1/0
 
@@ -100,6 +101,21 @@ CHECK_IDS_BY_PROFILE: dict[str, tuple[str, ...]] = {
         "ecs.edit_idle",
     ),
 }
+
+# Checks whose duration is a latency SLI: the only ones that emit CheckDuration (always-on, billed hourly).
+LATENCY_SLI_CHECKS = frozenset(
+    {
+        "http.hermes_health",
+        "http.routing",
+        "latency.baseline",
+        "session.lifecycle",
+        "session.persistence",
+        "session.concurrency",
+        "session.auto_shutdown",
+        "s3.site",
+        "stepfunctions.executions",
+    }
+)
 
 # Checks whose failure should page (composite "platform unhealthy"); the rest are warnings.
 CRITICAL_CHECKS = frozenset(
