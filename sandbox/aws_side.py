@@ -411,6 +411,8 @@ class AwsSandbox:
         is_hermes = spec.name == HERMES_SERVICE
         if is_hermes and self._faults.active("service_mismatch"):
             desired, running, pending = max(desired, 1), 0, 0
+        elif is_hermes and self._faults.active("targets_partly_unhealthy"):
+            desired, running, pending = max(desired, 2), max(running, 2), 0  # one task to lose, one to serve
         started, stopped = self._sync_tasks(spec, running)
         if record_events:
             self._note_scaling(spec.name, started, stopped, counts)
@@ -565,13 +567,15 @@ class AwsSandbox:
         cluster.active_services_count = sum(1 for s in services if s.status == "ACTIVE")
 
     def _render_target_health(self) -> None:
-        """Hermes targets fail their health checks while targets_unhealthy or hermes_down is on, and are still in
-        their initial health checks while deploying is."""
+        """Hermes targets fail their health checks while targets_unhealthy or hermes_down is on, are still in
+        their initial health checks while deploying is, and all but one fail while targets_partly_unhealthy is."""
         mode: str | None = None
         if self._faults.active("targets_unhealthy") or self._faults.active("hermes_down"):
             mode = "unhealthy"
         elif self._faults.active("deploying"):
             mode = "initial"
+        elif self._faults.active("targets_partly_unhealthy"):
+            mode = "partly_unhealthy"
         tg = self._elbv2().target_groups[self.resources.target_groups[HERMES_TG]]
         if vars(tg).get("_sandbox_health_mode") == mode:
             return
@@ -579,7 +583,7 @@ class AwsSandbox:
             del tg.health_for
         tg._sandbox_health_mode = mode
         if mode is not None:
-            tg.health_for = _patched_health_for(tg.health_for, mode)
+            tg.health_for = _patched_health_for(tg.health_for, mode, tg)
 
     def _render_rules(self) -> None:
         """Every seed rule present, except /api/* while route_missing is on."""
@@ -927,12 +931,15 @@ _HEALTH_MODES = {
 }
 
 
-def _patched_health_for(original: Callable[..., Any], mode: str) -> Callable[..., Any]:
-    """Wrap a FakeTargetGroup.health_for so registered (healthy) targets report ``mode`` instead."""
-    state, reason, description = _HEALTH_MODES[mode]
+def _patched_health_for(original: Callable[..., Any], mode: str, group: Any = None) -> Callable[..., Any]:
+    """Wrap a FakeTargetGroup.health_for so registered (healthy) targets report ``mode`` instead
+    (``partly_unhealthy``: every target but the first registered one of ``group`` fails its checks)."""
+    state, reason, description = _HEALTH_MODES["unhealthy" if mode == "partly_unhealthy" else mode]
 
     def health_for(target: dict[str, Any], ec2_backend: Any) -> Any:
         status = original(target, ec2_backend)
+        if mode == "partly_unhealthy" and group is not None and target.get("Id") == next(iter(group.targets), None):
+            return status
         if status.status == "healthy":
             status.status, status.reason, status.description = state, reason, description
         return status

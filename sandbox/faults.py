@@ -44,6 +44,8 @@ FAULT_CLASSES: dict[str, FaultClass] = {
                    "session.lifecycle", "FAILED", "ws_refused"),
         FaultClass("targets_unhealthy", "the hermes target group reports its targets unhealthy",
                    "alb.targets", "FAILED", "unhealthy_targets"),
+        FaultClass("targets_partly_unhealthy", "hermes runs 2 tasks and one of its targets fails its health checks "
+                   "(the other still serves)", "alb.targets", "DEGRADED", "unhealthy_targets"),
         FaultClass("service_mismatch", "the hermes service wants 1 task but runs 0 (no deployment under way)",
                    "ecs.services", "FAILED", "desired_running_mismatch"),
         FaultClass("deployment_failed", "the hermes service has a rollout with failed tasks",

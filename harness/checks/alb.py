@@ -60,8 +60,8 @@ class _Verdicts:
 
 @check("alb.targets", requires=("target_group_arns",), timeout_s=25,
        summary="every watched target group has healthy targets, or is empty because its service is idle",
-       why="the ALB answers 502/503 when a target group has no healthy target; reason codes "
-           "(Target.FailedHealthChecks, ...) say why")
+       why="the ALB answers 502/503 when a target group has no healthy target (FAILED); unhealthy targets beside "
+           "healthy ones still serve (DEGRADED); reason codes (Target.FailedHealthChecks, ...) say why")
 def alb_targets(ctx: CheckContext) -> None:
     owners = _Owners(ctx)
     verdicts = _Verdicts()
@@ -114,7 +114,12 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
         entry["owner_state"] = {"desired": owner.desired, "running": owner.running, "deploy": status}
     if bad:
         codes = sorted({str(t["reason"] or t["state"]) for t in bad})
+        entry["reason_codes"] = codes
         summary = f"{name}: {len(bad)} of {len(targets)} target(s) not serving ({', '.join(codes)})"
+        if healthy and status != "deploying":
+            # The ALB routes only to healthy targets: the group still serves, one replaced task must not page.
+            verdicts.degraded.append((Reason.UNHEALTHY_TARGETS, f"{summary}; {len(healthy)} healthy still serve"))
+            return
         stack = owners.stack() if owner is not None and status == "stable" else None
         if status == "deploying":
             verdicts.degraded.append((Reason.DEPLOYING, f"{summary} while {owner.name if owner else '?'} deploys"))

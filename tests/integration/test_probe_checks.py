@@ -143,6 +143,24 @@ def test_unhealthy_targets_name_the_target_group_and_reason_code(sandbox: Any,
     assert target["state"] == "unhealthy" and target["port"] == 3000 and target["description"]
 
 
+def test_one_unhealthy_target_beside_a_healthy_one_is_degraded_with_its_reason_code(
+        sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN Hermes at 2 tasks, one of whose targets fails its health checks (a task being replaced)
+    sandbox.faults.enable("targets_partly_unhealthy")
+    assert sandbox.control.healthy_target_count("hermes-api-tg") == 1
+    # WHEN the probe tier runs
+    report = run_probes(sandbox, monkeypatch)
+    result = by_id(report)["alb.targets"]
+    # THEN alb.targets is DEGRADED (not paged: the ALB still routes to the healthy one), the reason code is evidence
+    assert verdict(result) == ("DEGRADED", "unhealthy_targets"), result.message
+    group = result.evidence["target_groups"]["hermes-api-tg"]
+    assert group["reason_codes"] == ["Target.FailedHealthChecks"]
+    assert sorted(t["state"] for t in group["targets"]) == ["healthy", "unhealthy"]
+    assert "1 of 2" in result.message and "1 healthy still serve" in result.message
+    # AND Hermes is still served, so nothing else notices
+    assert_passed(report, [i for i in (*FOOTING_CHECKS, *PROBE_CHECKS) if i != "alb.targets"])
+
+
 def test_failed_rollout_carries_the_deployments_and_service_events(sandbox: Any,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox.faults.enable("deployment_failed")
