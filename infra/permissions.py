@@ -23,19 +23,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
 from harness.contract import NAMESPACE
+from harness.iam_actions import ACTIONS
 from infra.config import EnvironmentConfig, InfraConfigError
-
-# No resource-level permissions exist for these (Service Authorization Reference); they are read-only.
-_ELB_DESCRIBE = (
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-)
-_METRICS_READ = ("cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:ListMetrics")
-_TABLE_READ = ("dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:GetItem", "dynamodb:Query",
-               "dynamodb:Scan")
 
 # Why each wildcard is there (cdk-nag IAM5 acknowledgment reasons).
 WHY_NO_RESOURCE_LEVEL = "the action supports no resource-level permissions"
@@ -146,7 +135,7 @@ class Arns:
 
 
 def _metrics_write() -> Grant:
-    return Grant("PutCanaryMetrics", ("cloudwatch:PutMetricData",), ("*",),
+    return Grant("PutCanaryMetrics", ACTIONS["PutCanaryMetrics"], ("*",),
                  {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}, WHY_PUT_METRIC)
 
 
@@ -156,15 +145,15 @@ def _ecs_read(cfg: EnvironmentConfig, arns: Arns, services: Sequence[str]) -> li
         return []
     cluster_arn = arns.cluster(cluster)
     grants = [
-        Grant("EcsDescribeCluster", ("ecs:DescribeClusters",), (cluster_arn,)),
-        Grant("EcsListInCluster", ("ecs:ListServices", "ecs:ListTasks"), ("*",),
+        Grant("EcsDescribeCluster", ACTIONS["EcsDescribeCluster"], (cluster_arn,)),
+        Grant("EcsListInCluster", ACTIONS["EcsListInCluster"], ("*",),
               {"ArnEquals": {"ecs:cluster": cluster_arn}}, WHY_ECS_LIST),
-        Grant("EcsDescribeTasks", ("ecs:DescribeTasks",), (arns.tasks(cluster),),
+        Grant("EcsDescribeTasks", ACTIONS["EcsDescribeTasks"], (arns.tasks(cluster),),
               {"ArnEquals": {"ecs:cluster": cluster_arn}}, WHY_ECS_TASKS),
     ]
     named = [cfg.target(key) for key in services if cfg.target(key)]
     if named:
-        grants.append(Grant("EcsDescribeServices", ("ecs:DescribeServices",),
+        grants.append(Grant("EcsDescribeServices", ACTIONS["EcsDescribeServices"],
                             tuple(arns.service(cluster, name) for name in named)))
     return grants
 
@@ -172,7 +161,7 @@ def _ecs_read(cfg: EnvironmentConfig, arns: Arns, services: Sequence[str]) -> li
 def _table_read(sid: str, table: str | None, arns: Arns) -> list[Grant]:
     if not table:
         return []
-    return [Grant(sid, _TABLE_READ, (arns.table(table), arns.table_indexes(table)), why=WHY_TABLE_INDEX)]
+    return [Grant(sid, ACTIONS[sid], (arns.table(table), arns.table_indexes(table)), why=WHY_TABLE_INDEX)]
 
 
 def _lock_item_writes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
@@ -181,7 +170,7 @@ def _lock_item_writes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     if not table:
         return []
     prefix = cfg.target("test_prefix")
-    return [Grant("PutOwnPrefixedItems", ("dynamodb:PutItem",), (arns.table(table),),
+    return [Grant("PutOwnPrefixedItems", ACTIONS["PutOwnPrefixedItems"], (arns.table(table),),
                   {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*"]}})]
 
 
@@ -196,16 +185,16 @@ def _synthetic_record_deletes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]
     table = cfg.target("sessions_table")
     if not table:
         return []
-    return [Grant("DeleteSyntheticRecords", ("dynamodb:DeleteItem",), (arns.table(table),))]
+    return [Grant("DeleteSyntheticRecords", ACTIONS["DeleteSyntheticRecords"], (arns.table(table),))]
 
 
 def _secret_read(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     secret = cfg.target("hermes_api_token_secret")
     if not secret:
         return []
-    grants = [Grant("ReadHermesToken", ("secretsmanager:GetSecretValue",), (arns.secret(secret),))]
+    grants = [Grant("ReadHermesToken", ACTIONS["ReadHermesToken"], (arns.secret(secret),))]
     if cfg.hermes_api_token_kms_key_arn:
-        grants.append(Grant("DecryptHermesToken", ("kms:Decrypt",), (cfg.hermes_api_token_kms_key_arn,),
+        grants.append(Grant("DecryptHermesToken", ACTIONS["DecryptHermesToken"], (cfg.hermes_api_token_kms_key_arn,),
                             {"StringEquals": {"kms:ViaService": f"secretsmanager.{cfg.region}.amazonaws.com"}}))
     return grants
 
@@ -213,11 +202,11 @@ def _secret_read(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
 def _alb_read(cfg: EnvironmentConfig) -> list[Grant]:
     if not (cfg.target_list("target_group_arns") or cfg.target("load_balancer_arn")):
         return []
-    return [Grant("AlbDescribe", _ELB_DESCRIBE, ("*",), why=WHY_ELB)]
+    return [Grant("AlbDescribe", ACTIONS["AlbDescribe"], ("*",), why=WHY_ELB)]
 
 
 def _metrics_read() -> Grant:
-    return Grant("ReadMetrics", _METRICS_READ, ("*",), why=WHY_METRICS_READ)
+    return Grant("ReadMetrics", ACTIONS["ReadMetrics"], ("*",), why=WHY_METRICS_READ)
 
 
 def _session_platform_reads(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
@@ -226,11 +215,10 @@ def _session_platform_reads(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     grants += _alb_read(cfg)
     fs_id = cfg.target("efs_file_system_id")
     if fs_id:
-        grants.append(Grant("EfsDescribe", ("elasticfilesystem:DescribeFileSystems",
-                                            "elasticfilesystem:DescribeMountTargets"), (arns.file_system(fs_id),)))
+        grants.append(Grant("EfsDescribe", ACTIONS["EfsDescribe"], (arns.file_system(fs_id),)))
     stack = cfg.target("platform_stack_name")
     if stack:
-        grants.append(Grant("DescribePlatformStack", ("cloudformation:DescribeStacks",), (arns.cfn_stack(stack),),
+        grants.append(Grant("DescribePlatformStack", ACTIONS["DescribePlatformStack"], (arns.cfn_stack(stack),),
                             why="a stack ARN ends in an id assigned at creation; the stack name is fixed"))
     grants.append(_metrics_read())
     grants += _secret_read(cfg, arns)
@@ -241,22 +229,20 @@ def _queue_platform_reads(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     grants: list[Grant] = []
     machine = cfg.target("state_machine_arn")
     if machine:
-        grants.append(Grant("StepFunctionsRead", ("states:DescribeStateMachine", "states:ListExecutions"),
-                            (machine,)))
-        grants.append(Grant("StepFunctionsDescribeExecutions", ("states:DescribeExecution",),
+        grants.append(Grant("StepFunctionsRead", ACTIONS["StepFunctionsRead"], (machine,)))
+        grants.append(Grant("StepFunctionsDescribeExecutions", ACTIONS["StepFunctionsDescribeExecutions"],
                             (arns.executions(machine),), why=WHY_EXECUTIONS))
     queues = [arns.queue(u) for u in (*cfg.target_list("queue_urls"), *cfg.target_list("dlq_urls"))]
     prefix = cfg.target("queue_name_prefix") or "webordinary-"
-    grants.append(Grant("SqsAttributes", ("sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-                                          "sqs:ListDeadLetterSourceQueues"),
+    grants.append(Grant("SqsAttributes", ACTIONS["SqsAttributes"],
                         (*dict.fromkeys(queues), arns.queues_with_prefix(prefix)), why=WHY_SQS_DISCOVERY))
-    grants.append(Grant("SqsDiscover", ("sqs:ListQueues",), ("*",), why=WHY_SQS_DISCOVERY))
+    grants.append(Grant("SqsDiscover", ACTIONS["SqsDiscover"], ("*",), why=WHY_SQS_DISCOVERY))
     buckets = cfg.target_list("site_buckets")
     if buckets:
-        grants.append(Grant("SiteIndexRead", ("s3:GetObject",),
+        grants.append(Grant("SiteIndexRead", ACTIONS["SiteIndexRead"],
                             tuple(arns.bucket_object(b, "index.html") for b in buckets)))
         # Without ListBucket a missing index.html answers 403 instead of 404, hiding the real reason.
-        grants.append(Grant("SiteBucketList", ("s3:ListBucket",), tuple(arns.bucket(b) for b in buckets)))
+        grants.append(Grant("SiteBucketList", ACTIONS["SiteBucketList"], tuple(arns.bucket(b) for b in buckets)))
     grants += _table_read("ReadOwnershipTable", cfg.target("ownership_table"), arns)
     grants += _ecs_read(cfg, arns, ("edit_service",))
     grants.append(_metrics_read())
@@ -282,14 +268,14 @@ def grants_for(kind: str, cfg: EnvironmentConfig, arns: Arns, *, selftest_alarm_
     if kind == "destructive" and cluster and edit:
         # Test environments only (allow_destructive): scale the edit service and restart one of its tasks; the
         # harness restores the previous desired count, never "scales to zero".
-        grants.append(Grant("ScaleEditServiceInTestEnvironment", ("ecs:UpdateService",),
+        grants.append(Grant("ScaleEditServiceInTestEnvironment", ACTIONS["ScaleEditServiceInTestEnvironment"],
                             (arns.service(cluster, edit),)))
-        grants.append(Grant("RestartEditTaskInTestEnvironment", ("ecs:StopTask",), (arns.tasks(cluster),),
+        grants.append(Grant("RestartEditTaskInTestEnvironment", ACTIONS["RestartEditTaskInTestEnvironment"],
+                            (arns.tasks(cluster),),
                             {"ArnEquals": {"ecs:cluster": arns.cluster(cluster)}}, WHY_STOP_TASK))
     if kind == "probe" and selftest_alarm_arn:
         # The alert-path self-test (harness.selftest) reads and flips only the dedicated self-test alarm.
-        grants.append(Grant("DriveSelfTestAlarm", ("cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory",
-                                                   "cloudwatch:SetAlarmState"), (selftest_alarm_arn,)))
+        grants.append(Grant("DriveSelfTestAlarm", ACTIONS["DriveSelfTestAlarm"], (selftest_alarm_arn,)))
     return grants
 
 
