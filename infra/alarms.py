@@ -4,8 +4,9 @@ Every custom metric names exactly the dimensions its EMF line carries, taken fro
 (Powertools adds ``service``): an alarm on any other dimension set watches a metric that never exists.
 
 Missing data:
-- per-check alarms treat it as not breaching: during a maintenance window, or when a check ends ERROR, SKIPPED or
-  INCOMPLETE, no ``CheckPassed`` is emitted, and that must not page as an outage;
+- per-check alarms watch the sparse ``CheckFailed`` (contract v2: emitted, as 1, only when the check ends FAILED)
+  and treat missing data as not breaching: a check that passed, or ended ERROR, SKIPPED or INCOMPLETE, or ran in a
+  maintenance window, emits nothing, and none of that is an outage;
 - the heartbeat treats it as breaching: the handler emits ``RunPassed`` on every run, maintenance included, so
   no sample in a window twice the schedule means the canary is not running.
 
@@ -27,7 +28,7 @@ from constructs import Construct
 
 from harness.contract import (
     CANARY_ERRORS,
-    CHECK_PASSED,
+    CHECK_FAILED,
     LEAKED_SESSIONS,
     NAMESPACE,
     RUN_PASSED,
@@ -287,9 +288,9 @@ class CanaryAlarms(Construct):
         return self._alarm(
             "Check" + "".join(part.capitalize() for part in check_id.replace("_", ".").split(".")),
             name=f"check-{check_id}",
-            metric=self._metric(CHECK_PASSED, check_dimensions(self._cfg.name, check_id), "Minimum", every_minutes),
+            metric=self._metric(CHECK_FAILED, check_dimensions(self._cfg.name, check_id), "Sum", every_minutes),
             threshold=1,
-            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             window=evaluation_window(self._cfg, every_minutes * 60, critical=not notify),
             missing=cw.TreatMissingData.NOT_BREACHING,
             what=f"check {check_id} ({tier_of(check_id)} tier, {level}) FAILED",

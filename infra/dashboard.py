@@ -1,7 +1,10 @@
-"""The operators' dashboard (DESIGN §6): alarm status, pass rate, latencies, readiness, cost, Lambda health, and
-the latest failures from the logs.
+"""The operators' dashboard (DESIGN §6): alarm status, the per-check table, latencies, readiness, cost, Lambda health,
+and the latest failures from the logs.
 
-Metrics use the contract's exact dimension sets, like the alarms, so every line has data.
+Metrics use the contract's exact dimension sets, like the alarms, so every line has data. Contract v2 emits no
+per-check outcome metric while a check passes, so the per-check table (last outcome, reason, pass rate) reads the
+handler's one structured log line per check with Logs Insights, and latency percentiles cover only the latency-SLI
+checks, the only ones that emit ``CheckDuration``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from constructs import Construct
 from harness.contract import (
     CANARY_ERRORS,
     CHECK_DURATION,
-    CHECK_PASSED,
     CHECKS_FAILED,
     CONTAINER_READY_LATENCY,
     ESTIMATED_RUN_COST,
+    LATENCY_SLI_CHECKS,
     LEAKED_SESSIONS,
     NAMESPACE,
     PREVIEW_LATENCY,
@@ -42,6 +45,16 @@ LIFECYCLE = "session.lifecycle"
 
 # Logs Insights over every function's log group: the handler logs one JSON line per check (check, outcome, reason,
 # detail) with Powertools' level; correlation_id is the run id. ERROR-level lines catch the sweeper and crashes.
+# The handler's per-check log line (handlers.composition.observe_result) names these fields; a test runs the handler
+# and checks that its lines carry them, so the table cannot silently read fields nobody writes.
+CHECK_FIELD, OUTCOME_FIELD, REASON_FIELD = "check", "outcome", "reason"
+PER_CHECK_QUERY = (
+    f'fields {CHECK_FIELD}, {OUTCOME_FIELD}, {REASON_FIELD}, strcontains({OUTCOME_FIELD}, "PASSED") as passed',
+    f"filter ispresent({CHECK_FIELD}) and ispresent({OUTCOME_FIELD})",
+    f"stats latest({OUTCOME_FIELD}) as last_outcome, latest({REASON_FIELD}) as last_reason, "
+    f"avg(passed) as pass_rate, count(*) as runs by {CHECK_FIELD}",
+    f"sort {CHECK_FIELD} asc",
+)
 LATEST_FAILURES_QUERY = (
     "fields @timestamp, check, outcome, reason, detail, correlation_id, @logStream",
     'filter outcome in ["FAILED", "ERROR", "INCOMPLETE"] or level = "ERROR"',
@@ -87,17 +100,13 @@ class CanaryDashboard(Construct):
             title="Alarms", alarms=list(alarms.all), width=24, height=6,
             sort_by=cw.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
         ))
-        # Metric ids must be unique per graph: p0, p1, ... in catalogue order.
-        pass_rate = [
-            cw.MathExpression(expression=f"100 * p{i}", label=c, period=cdk.Duration.minutes(every[c]),
-                              using_metrics={f"p{i}": _metric(CHECK_PASSED, check_dimensions(env, c), "Average",
-                                                              every[c], c)})
-            for i, c in enumerate(checks)
-        ]
+        log_groups = [f.log_group_name for k, f in functions.items() if k != "sweeper"]
         self.dashboard.add_widgets(
-            cw.GraphWidget(title="Pass rate per check (%)", left=pass_rate, width=12, height=8,
-                           left_y_axis=cw.YAxisProps(min=0, max=100, show_units=False), legend_position=
-                           cw.LegendPosition.RIGHT),
+            cw.LogQueryWidget(
+                title="Per check: last outcome, reason, pass rate (canary logs)",
+                log_group_names=log_groups, query_lines=list(PER_CHECK_QUERY),
+                view=cw.LogQueryVisualizationType.TABLE, width=12, height=8,
+            ),
             cw.GraphWidget(
                 title="Runs",
                 left=[cw.MathExpression(expression="100 * runs", label="run pass rate (%)",
@@ -110,13 +119,15 @@ class CanaryDashboard(Construct):
                 right_y_axis=cw.YAxisProps(min=0, show_units=False), width=12, height=8,
             ),
         )
-        self.dashboard.add_widgets(*[
-            cw.GraphWidget(title=f"Check duration {p} (ms)", width=8, height=8,
-                           left=[_metric(CHECK_DURATION, check_dimensions(env, c), p, every[c], c) for c in checks],
-                           left_y_axis=cw.YAxisProps(min=0, show_units=False),
-                           legend_position=cw.LegendPosition.BOTTOM)
-            for p in PERCENTILES
-        ])
+        sli = [c for c in checks if c in LATENCY_SLI_CHECKS]
+        if sli:
+            self.dashboard.add_widgets(*[
+                cw.GraphWidget(title=f"Check duration {p} (ms), latency SLIs", width=8, height=8,
+                               left=[_metric(CHECK_DURATION, check_dimensions(env, c), p, every[c], c) for c in sli],
+                               left_y_axis=cw.YAxisProps(min=0, show_units=False),
+                               legend_position=cw.LegendPosition.BOTTOM)
+                for p in PERCENTILES
+            ])
         if LIFECYCLE in checks:
             self.dashboard.add_widgets(*self._journey_widgets(env, every[LIFECYCLE]))
         self.dashboard.add_widgets(*self._cost_and_hygiene(env, functions, schedule_dlq))

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from harness.contract import (
+    CHECK_FAILED,
     CHECK_IDS_BY_PROFILE,
     CRITICAL_CHECKS,
     KEY_LATENCY_METRICS,
@@ -50,22 +51,23 @@ def test_production_has_exactly_the_expected_alarms(synthesized: Synthesized) ->
 
 
 @pytest.mark.parametrize("check_id", PRODUCTION_CHECKS)
-def test_per_check_alarm_is_m_of_n_on_check_passed_with_missing_data_not_breaching(
+def test_per_check_alarm_is_m_of_n_on_sparse_check_failed_with_missing_data_not_breaching(
         synthesized: Synthesized, check_id: str) -> None:
     alarm = alarms(synthesized, PRODUCTION)[f"{P}-check-{check_id}"]
     assert alarm["Namespace"] == NAMESPACE
-    assert alarm["MetricName"] == "CheckPassed"
+    # Contract v2: CheckFailed is emitted (as 1) only when the check ends FAILED.
+    assert alarm["MetricName"] == CHECK_FAILED
     # The exact EMF dimension set, Powertools' service dimension included.
     assert dimensions(alarm) == check_dimensions("production", check_id)
     assert dimensions(alarm)["service"] == "webordinary-canary"
-    assert alarm["Statistic"] == "Minimum"
+    assert alarm["Statistic"] == "Sum"
     assert alarm["Period"] == (3600 if check_id == "session.lifecycle" else 900)
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
     # Critical checks page on one datapoint (failures are confirmed inside the run: detection within one
     # period); warnings keep DESIGN's 2 of 3.
     expected = (1, 1) if check_id in CRITICAL_CHECKS else (2, 3)
     assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == expected
-    # Maintenance windows and ERROR/SKIPPED emit no CheckPassed: that must not page.
+    # A pass, a maintenance window, ERROR or SKIPPED emit no CheckFailed: that must not page.
     assert alarm["TreatMissingData"] == "notBreaching"
     topic = topic_ref(synthesized, PRODUCTION, P)
     if check_id in CRITICAL_CHECKS:

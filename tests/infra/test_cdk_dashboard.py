@@ -1,13 +1,14 @@
-"""The dashboard of DESIGN §6: alarm status, pass rate, latencies, readiness, cost, Lambda health, failures."""
+"""The dashboard of DESIGN §6: alarm status, per-check table, latencies, readiness, cost, Lambda health, failures."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from harness.contract import CHECK_IDS_BY_PROFILE, NAMESPACE
-from tests.infra.conftest import PRODUCTION, QUEUE, Synthesized
+from harness.contract import CHECK_IDS_BY_PROFILE, LATENCY_SLI_CHECKS
+from tests.infra.conftest import PRODUCTION, QUEUE, STAGING, Synthesized
 from tests.infra.template_tools import dashboard_body, logical_id, resources
 
 P = "webordinary-canary-production"
@@ -37,26 +38,34 @@ def test_alarm_status_widget_lists_every_alarm(synthesized: Synthesized) -> None
     assert sorted(listed) == sorted("${" + i + ".Arn}" for i in alarm_ids)
 
 
-def test_pass_rate_is_check_passed_average_times_100_per_check(synthesized: Synthesized) -> None:
-    widget = widgets(synthesized, PRODUCTION)["Pass rate per check (%)"]
-    expressions = [m[0] for m in widget["properties"]["metrics"] if isinstance(m[0], dict)]
-    assert [e["label"] for e in expressions] == PRODUCTION_CHECKS
-    by_id = {m[-1]["id"]: m for m in series(widget)}
-    for expression in expressions:
-        metric_id = expression["expression"].removeprefix("100 * ")
-        metric = by_id[metric_id]
-        assert metric[:2] == [NAMESPACE, "CheckPassed"] and metric[-1].get("stat", "Average") == "Average"
-        assert dict(zip(metric[2:-1:2], metric[3:-1:2], strict=True)) == {
-            "Check": expression["label"], "Environment": "production", "service": "webordinary-canary"}
-    assert widget["properties"]["yAxis"]["left"] == {"min": 0, "max": 100, "showUnits": False}
+def test_per_check_table_reads_the_structured_log_lines_not_a_metric(synthesized: Synthesized) -> None:
+    # Contract v2: a passing check emits no outcome metric, so last outcome, reason and pass rate come from the
+    # handler's one log line per check (fields check, outcome, reason) through Logs Insights.
+    widget = widgets(synthesized, PRODUCTION)["Per check: last outcome, reason, pass rate (canary logs)"]
+    query = widget["properties"]["query"]
+    for kind in ("probe", "journey"):
+        assert f"SOURCE '/aws/lambda/{P}-{kind}'" in query
+    assert "/aws/lambda/webordinary-canary-production-sweeper" not in query  # the sweeper runs no check
+    assert "filter ispresent(check) and ispresent(outcome)" in query
+    assert "latest(outcome) as last_outcome, latest(reason) as last_reason" in query
+    assert 'avg(passed) as pass_rate' in query and 'strcontains(outcome, "PASSED") as passed' in query
+    assert "count(*) as runs by check" in query and "sort check asc" in query
+    assert widget["properties"]["view"] == "table"
+
+
+@pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
+def test_no_widget_reads_check_passed(synthesized: Synthesized, stack: str) -> None:
+    assert "CheckPassed" not in json.dumps(dashboard_body(synthesized.json(stack)))
 
 
 @pytest.mark.parametrize("stat", ["p50", "p90", "p99"])
-def test_check_duration_percentiles(synthesized: Synthesized, stat: str) -> None:
-    widget = widgets(synthesized, PRODUCTION)[f"Check duration {stat} (ms)"]
+def test_check_duration_percentiles_only_for_latency_slis(synthesized: Synthesized, stat: str) -> None:
+    widget = widgets(synthesized, PRODUCTION)[f"Check duration {stat} (ms), latency SLIs"]
     lines = series(widget)
-    assert [m[-1]["label"] for m in lines] == PRODUCTION_CHECKS
+    assert [m[-1]["label"] for m in lines] == [c for c in PRODUCTION_CHECKS if c in LATENCY_SLI_CHECKS]
     assert {m[1] for m in lines} == {"CheckDuration"} and {m[-1]["stat"] for m in lines} == {stat}
+    queue = series(widgets(synthesized, QUEUE)[f"Check duration {stat} (ms), latency SLIs"])
+    assert {m[-1]["label"] for m in queue} == {"s3.site", "stepfunctions.executions"}
 
 
 def test_journey_latencies_and_cold_vs_warm_readiness(synthesized: Synthesized) -> None:

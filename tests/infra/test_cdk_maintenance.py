@@ -11,6 +11,7 @@ the same outage breaches the per-check alarms (so the window, not a blind evalua
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from harness.checks import CATALOGUE
 from harness.config import load_config
-from harness.contract import CHECK_IDS_BY_PROFILE, CHECK_PASSED, NAMESPACE, NON_PROBE_TIERS, RUN_PASSED
+from harness.contract import CHECK_FAILED, CHECK_IDS_BY_PROFILE, NAMESPACE, NON_PROBE_TIERS, RUN_PASSED
 from harness.metrics import Datapoint, report_datapoints
 from harness.model import CheckResult, Outcome, Profile, Reason, RunReport
 from tests.infra.conftest import PRODUCTION, QUEUE, STAGING, Synthesized
@@ -56,6 +57,13 @@ def outage(env: Mapping[str, str], *, maintenance: bool) -> RunReport:
                      canary_version="test", maintenance=maintenance)
 
 
+def healthy_run(env: Mapping[str, str]) -> RunReport:
+    """The same run with every check PASSED, outside any window."""
+    report = outage(env, maintenance=False)
+    checks = tuple(replace(c, outcome=Outcome.PASSED, reason=None, message="ok") for c in report.checks)
+    return replace(report, checks=checks)
+
+
 def breaches(alarm: dict[str, Any], points: list[Datapoint]) -> bool:
     """Would this period's datapoints put the alarm's metric over its threshold (missing data as configured)?"""
     values = [p.value for p in points if p.name == alarm["MetricName"] and dict(p.dimensions) == dimensions(alarm)]
@@ -71,7 +79,7 @@ def test_an_outage_inside_a_window_breaches_no_check_alarm_and_keeps_the_heartbe
     template = synthesized.json(stack)
     custom = [a for a in by_property(template, "AWS::CloudWatch::Alarm", "AlarmName").values()
               if a.get("Namespace") == NAMESPACE and "MetricName" in a]
-    check_alarms = [a for a in custom if a["MetricName"] == CHECK_PASSED]
+    check_alarms = [a for a in custom if a["MetricName"] == CHECK_FAILED]
     (heartbeat,) = [a for a in custom if a["MetricName"] == RUN_PASSED]
     assert check_alarms and heartbeat["TreatMissingData"] == "breaching"
     for env in canary_functions(template):
@@ -80,13 +88,18 @@ def test_an_outage_inside_a_window_breaches_no_check_alarm_and_keeps_the_heartbe
                 and dimensions(a)["Check"] in {c.id for c in outage(env, maintenance=False).checks}]
         during = report_datapoints(outage(env, maintenance=True))
         outside = report_datapoints(outage(env, maintenance=False))
-        # inside the window: no CheckPassed at all, every per-check alarm treats that as not breaching ...
-        assert not [p for p in during if p.name == CHECK_PASSED]
+        # inside the window: no CheckFailed at all, every per-check alarm treats that as not breaching ...
+        assert not [p for p in during if p.name == CHECK_FAILED]
         assert not [a["AlarmName"] for a in mine if breaches(a, during)]
         # ... while RunPassed still arrives, so the heartbeat knows the canary runs (and pages when it does not)
         assert not breaches(heartbeat, during) and breaches(heartbeat, [])
-        # outside it, the same outage breaches every one of this function's per-check alarms
+        # outside it, the same outage emits CheckFailed and breaches every one of this function's per-check alarms
         assert mine and all(breaches(a, outside) for a in mine), environment
+        # and a healthy run outside the window emits no per-check outcome at all (contract v2: sparse), which the
+        # per-check alarms read as not breaching
+        healthy = report_datapoints(healthy_run(env))
+        assert not [p for p in healthy if p.name == CHECK_FAILED]
+        assert not [a["AlarmName"] for a in mine if breaches(a, healthy)] and not breaches(heartbeat, healthy)
 
 
 def test_the_window_from_cdk_context_reaches_every_canary_function_and_parses_in_the_harness(
