@@ -19,6 +19,7 @@ from harness.aws import AwsClients
 from harness.config import CanaryConfig
 from harness.deadline import Deadline, poll_until
 from harness.errors import CanaryError, Verdict
+from harness.hermes import HermesRoutes, ImplausibleSessionId, plausible_session_id
 from harness.http import HttpClient
 from harness.model import Reason
 from harness.synthetic import (
@@ -47,14 +48,21 @@ class RetireResult:
     already_gone: bool = False  # Hermes did not know it (404)
     deleted: int = 0  # leftover records deleted by the canary
     refused: int = 0  # records the guard would not touch
+    implausible: bool = False  # the id is not a plausible session id: never sent to Hermes
     remaining: int = 0  # records still there afterwards
     errors: list[str] = field(default_factory=list)
 
 
 def deactivate_via_hermes(http: HttpClient, hermes_base: str, session_id: str, deadline: Deadline,
                           timeout_s: float) -> tuple[bool, bool, str | None]:
-    """POST …/{id}/deactivate -> (deactivated, already_gone, error message or None); never raises a verdict."""
-    url = f"{hermes_base.rstrip('/')}/api/sessions/{session_id}/deactivate"
+    """POST …/{id}/deactivate -> (deactivated, already_gone, error message or None); never raises a verdict.
+
+    The id is one encoded path segment (``harness.hermes``); an implausible id is refused and nothing is sent.
+    """
+    try:
+        url = HermesRoutes(hermes_base).deactivate(session_id)
+    except ImplausibleSessionId as exc:
+        return False, False, str(exc)
     try:
         response = http.post(url, deadline=deadline, timeout_s=timeout_s, json_body={})
     except Verdict as exc:
@@ -90,6 +98,11 @@ def retire_session(store: SyntheticStore, http: HttpClient, hermes_base: str | N
         result.errors.append(f"refused: a non-synthetic record shares session id {session_id}")
         records = [r for r in records if store.is_synthetic(r)]
         deactivate = False  # Hermes finds sessions by id alone: it could land on the platform's record
+    if not plausible_session_id(session_id):
+        # Its record (found by exact key, prefix-guarded) may still be deleted; the id never becomes an address.
+        result.implausible = True
+        result.errors.append(str(ImplausibleSessionId(session_id)))
+        deactivate = deactivated_earlier = False
     draining = deactivated_earlier
     if deactivate and not deactivated_earlier and hermes_base and (records or user_id is not None) \
             and store.only_synthetic_under(session_id):
@@ -127,6 +140,7 @@ class SweepReport:
     deactivated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    implausible: list[str] = field(default_factory=list)  # ids never sent to Hermes (escaped, shortened)
     remaining: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -135,7 +149,8 @@ class SweepReport:
             "table": self.table, "dry_run": self.dry_run, "older_than_s": self.older_than_s,
             "synthetic_seen": self.synthetic_seen, "leaked": self.leaked, "stale_locks": self.stale_locks,
             "found": list(self.found), "deactivated": list(self.deactivated), "deleted": list(self.deleted),
-            "refused": list(self.refused), "remaining": list(self.remaining), "errors": list(self.errors),
+            "refused": list(self.refused), "implausible": list(self.implausible),
+            "remaining": list(self.remaining), "errors": list(self.errors),
         }
 
 
@@ -202,6 +217,8 @@ def sweep(config: CanaryConfig, aws: AwsClients, http: HttpClient, deadline: Dea
             report.errors.append(f"{session_id}: {exc.message}")
             report.remaining.append(session_id)
             continue
+        if result.implausible:
+            report.implausible.append(session_id[:40].encode("unicode_escape").decode("ascii"))
         if result.deactivated:
             report.deactivated.append(session_id)
         if result.deleted or (result.remaining == 0 and not result.refused):

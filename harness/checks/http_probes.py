@@ -15,6 +15,7 @@ from typing import Any
 from harness import platform
 from harness.check import CheckContext, check
 from harness.errors import CanaryError, CheckFailed, CheckSkipped, TransientFailure
+from harness.hermes import HermesRoutes
 from harness.http import HttpResponse, status_verdict
 from harness.model import Reason
 
@@ -61,7 +62,7 @@ def http_hermes_health(ctx: CheckContext) -> None:
     base = ctx.config.hermes_base
     if not base:
         raise CheckSkipped(Reason.NOT_CONFIGURED, "not configured: set WEBORDINARY_BASE_URL or HERMES_URL")
-    url = f"{base}/health"
+    url = HermesRoutes(base).health
     with ctx.step("GET /hermes/health") as timer:
         response = ctx.get(url, timer=timer)
         ctx.evidence.update({"url": url, "status": response.status, "latency_ms": round(response.elapsed_ms, 1)})

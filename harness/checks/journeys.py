@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from harness import contract
 from harness.check import CheckContext, check
@@ -27,6 +27,7 @@ from harness.checks.http_probes import is_alb_default
 from harness.deadline import Deadline, poll_until
 from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, Verdict
 from harness.evidence import white_box
+from harness.hermes import HermesRoutes, ImplausibleSessionId, hmr_query, plausible_session_id, preview_path
 from harness.http import HttpResponse, status_verdict
 from harness.model import Reason, Tier
 from harness.platform import ServiceState
@@ -125,6 +126,10 @@ class Journey:
         return hermes
 
     @property
+    def routes(self) -> HermesRoutes:
+        return HermesRoutes(self.hermes)
+
+    @property
     def drain_wait_s(self) -> float:
         """How long an undo gives the platform to drain a deactivated session before deleting its record."""
         return min(CLEANUP_DRAIN_WAIT_S, self.config.session_expiry_timeout_s)
@@ -172,7 +177,7 @@ class Journey:
         self.ctx.add_cleanup(f"{label}leftovers", lambda deadline: self._retire_unknown(user_id, learnt, deadline))
         started, started_clock = time.perf_counter(), self.data.clock()
         with self.ctx.step(f"{label}activate") as timer:
-            response = self.ctx.post(f"{self.hermes}/api/sessions/activate", json_body=body,
+            response = self.ctx.post(self.routes.activate, json_body=body,
                                      timeout_s=activate_timeout_s(self.config), timer=timer)
             if not 200 <= response.status < 300:
                 raise status_verdict(response, "Hermes activate")
@@ -180,6 +185,9 @@ class Journey:
             session_id = payload.get("sessionId") if isinstance(payload, dict) else None
             if not isinstance(session_id, str) or not session_id:
                 raise CheckFailed(Reason.BODY_INVALID, "activate answered without a sessionId",
+                                  {"body": response.text[:300]})
+            if not plausible_session_id(session_id):  # never becomes an address; its record is swept by user
+                raise CheckFailed(Reason.BODY_INVALID, f"activate answered an {ImplausibleSessionId(session_id)}",
                                   {"body": response.text[:300]})
             session = JourneySession(session_id, user_id, _opt_str(payload.get("previewUrl")),
                                      _opt_str(payload.get("status")), started)
@@ -271,8 +279,7 @@ class Journey:
     def status(self, session: JourneySession, *, step: str = "status") -> dict[str, Any]:
         """GET …/{id}/status answers 200 with a live status that agrees with the record."""
         with self.ctx.step(step) as timer:
-            response = self.ctx.get(f"{self.hermes}/api/sessions/{quote(session.session_id, safe='')}/status",
-                                    timer=timer)
+            response = self.ctx.get(self.routes.status(session.session_id), timer=timer)
             if response.status != 200:
                 raise status_verdict(response, "Hermes session status")
             body = response.json()
@@ -332,7 +339,7 @@ class Journey:
 
     def websocket(self, session: JourneySession, *, step: str = "websocket", key_latency: bool = False) -> str:
         """The HMR WebSocket upgrades through the ALB and the dev server says something."""
-        url = _ws_base(self.base) + f"/ws/hmr?sessionId={quote(session.session_id, safe='')}"
+        url = _ws_base(self.base) + hmr_query(session.session_id)
         with self.ctx.step(step):
             message, connect_ms, first_ms = self.ctx.http.websocket_hello(url, deadline=self.ctx.deadline,
                                                                           timeout_s=self.config.http_timeout_s)
@@ -344,15 +351,13 @@ class Journey:
 
     def keepalive(self, session: JourneySession, *, step: str = "keepalive") -> None:
         with self.ctx.step(step) as timer:
-            response = self.ctx.post(f"{self.hermes}/api/sessions/{quote(session.session_id, safe='')}/keepalive",
-                                     json_body={}, timer=timer)
+            response = self.ctx.post(self.routes.keepalive(session.session_id), json_body={}, timer=timer)
             if not 200 <= response.status < 300:
                 raise status_verdict(response, "Hermes keepalive")
 
     def deactivate(self, session: JourneySession, *, label: str = "") -> None:
         with self.ctx.step(f"{label}deactivate") as timer:
-            response = self.ctx.post(f"{self.hermes}/api/sessions/{quote(session.session_id, safe='')}/deactivate",
-                                     json_body={}, timer=timer)
+            response = self.ctx.post(self.routes.deactivate(session.session_id), json_body={}, timer=timer)
             if not 200 <= response.status < 300:
                 raise status_verdict(response, "Hermes deactivate")
             session.deactivated = True
@@ -430,7 +435,7 @@ def _same_path(a: Any, b: Any) -> bool:
 def _preview_path(session: JourneySession) -> str:
     path = urlsplit(session.preview_url).path if session.preview_url else ""
     if not path or session.session_id not in path:
-        path = f"/session/{quote(session.session_id, safe='')}"
+        path = preview_path(session.session_id)
     return path
 
 

@@ -11,6 +11,7 @@ import math
 from harness import platform
 from harness.check import CheckContext, check
 from harness.errors import CheckFailed, CheckSkipped
+from harness.hermes import HermesRoutes
 from harness.http import HttpResponse, status_verdict
 from harness.model import Reason
 
@@ -34,7 +35,7 @@ def latency_baseline(ctx: CheckContext) -> None:
     base = cfg.hermes_base
     if not base:
         raise CheckSkipped(Reason.NOT_CONFIGURED, "not configured: set WEBORDINARY_BASE_URL or HERMES_URL")
-    url = f"{base}/health"
+    url = HermesRoutes(base).health
     wanted = cfg.latency_samples
     # p95 > failed is certain once this many samples are above it (nearest rank), so stop there.
     decisive = wanted - max(1, math.ceil(0.95 * wanted)) + 1
