@@ -10,13 +10,16 @@ import dataclasses
 import json
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.contract import PROFILES, TIERS
 from harness.errors import ConfigError
+from harness.redact import mask_userinfo
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,10 @@ _SPECS: dict[str, _Spec] = {
     "hermes_service": _Spec("HERMES_SERVICE", "str"),
     "edit_service": _Spec("EDIT_SERVICE", "str"),
     "sessions_table": _Spec("SESSIONS_TABLE", "str"),
-    "target_group_arns": _Spec("TARGET_GROUP_ARNS", "arns:elasticloadbalancing"),
-    "load_balancer_arn": _Spec("LOAD_BALANCER_ARN", "arn:elasticloadbalancing"),
+    "target_group_arns": _Spec("TARGET_GROUP_ARNS", "arns:targetgroup"),
+    "load_balancer_arn": _Spec("LOAD_BALANCER_ARN", "arn:alb"),
     "efs_file_system_id": _Spec("EFS_FILE_SYSTEM_ID", "efs"),
-    "state_machine_arn": _Spec("STATE_MACHINE_ARN", "arn:states"),
+    "state_machine_arn": _Spec("STATE_MACHINE_ARN", "arn:statemachine"),
     "queue_urls": _Spec("QUEUE_URLS", "urls"),
     "dlq_urls": _Spec("DLQ_URLS", "urls"),
     "site_urls": _Spec("SITE_URLS", "urls"),
@@ -162,7 +165,34 @@ _SPECS: dict[str, _Spec] = {
 CONFIG_FILE_ENV = "CANARY_CONFIG"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
-_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(?P<service>[a-z0-9-]+):[a-z0-9-]*:\d{12}:.+$")
+_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:(?P<service>[a-z0-9-]+):[a-z0-9-]*:\d{12}:(?P<resource>.+)$")
+
+
+@dataclass(frozen=True)
+class _ArnType:
+    service: str
+    resource: re.Pattern[str]
+    what: str
+
+
+# The resource part of each ARN the config names (AWS docs: a target group is ``targetgroup/<name>/<id>``, an
+# Application Load Balancer ``loadbalancer/app/<name>/<id>``, a state machine ``stateMachine:<name>`` with an
+# optional ``:<version or alias>``; an execution is ``execution:<machine>:<id>``). Every partition is accepted.
+_ARN_TYPES = {
+    "targetgroup": _ArnType("elasticloadbalancing", re.compile(r"targetgroup/[^/\s]+/[^/\s]+"),
+                            "a target group ARN (arn:<partition>:elasticloadbalancing:<region>:<account>:"
+                            "targetgroup/<name>/<id>)"),
+    "alb": _ArnType("elasticloadbalancing", re.compile(r"loadbalancer/app/[^/\s]+/[^/\s]+"),
+                    "an Application Load Balancer ARN (arn:<partition>:elasticloadbalancing:<region>:<account>:"
+                    "loadbalancer/app/<name>/<id>)"),
+    "statemachine": _ArnType("states", re.compile(r"stateMachine:[^:\s/]+(?::[^:\s/]+)?"),
+                             "a Step Functions state machine ARN (arn:<partition>:states:<region>:<account>:"
+                             "stateMachine:<name>)"),
+}
+# CA bundle variables honoured besides CANARY_CA_BUNDLE (requests reads REQUESTS_CA_BUNDLE, OpenSSL SSL_CERT_FILE).
+CA_BUNDLE_ENVS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+_MAX_CA_BYTES = 16 * 1024 * 1024
+_MAX_SHOWN = 120
 _EFS = re.compile(r"^fs-[0-9a-f]{8,17}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
 
@@ -217,16 +247,38 @@ def _parse_windows(value: Any) -> tuple[MaintenanceWindow, ...]:
     return tuple(windows)
 
 
-def _check_arn(text: str, service: str) -> str:
+def _shown(text: str) -> str:
+    """An operator's value as quoted in an error: URL credentials masked, length capped."""
+    text = mask_userinfo(text)
+    return repr(text) if len(text) <= _MAX_SHOWN else f"{text[:_MAX_SHOWN]!r}... ({len(text)} characters)"
+
+
+def arn_problem(text: str, kind: str) -> str | None:
+    """Why ``text`` is not an ARN of resource type ``kind`` (a key of ``_ARN_TYPES``), or None if it is."""
+    expected = _ARN_TYPES[kind]
     match = _ARN.match(text)
-    if not match or match.group("service") != service:
-        raise ValueError(f"{text!r} is not an {service} ARN")
+    if not match:
+        return f"{_shown(text)} is not an ARN; expected {expected.what}"
+    if match.group("service") == expected.service and expected.resource.fullmatch(match.group("resource")):
+        return None
+    found = re.split(r"[/:]", match.group("resource"), maxsplit=1)[0]
+    return f"{_shown(text)} names a {match.group('service')} resource of type {found!r}, not {expected.what}"
+
+
+def _check_arn(text: str, kind: str) -> str:
+    problem = arn_problem(text, kind)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
 def _check_url(text: str) -> str:
     if not re.fullmatch(r"https?://[^\s/?#]+(?:[/?#]\S*)?", text):
-        raise ValueError(f"{text!r} is not an http(s) URL")
+        raise ValueError(f"{_shown(text)} is not an http(s) URL")
+    if "@" in urlsplit(text).netloc:
+        # Never echoed: the part before "@" is a user name and usually a password.
+        raise ValueError("the URL has credentials in it (user:password@host); remove them: they would be printed "
+                         "in every report, and the canary does not send URL credentials")
     return text.rstrip("/")
 
 
@@ -349,6 +401,7 @@ def load_config(
             raise ConfigError(f"{_where(name, source)}: nested too deeply", field=name, env_var=spec.env) from exc
     config = CanaryConfig(**{k: v for k, v in values.items()})
     _validate_relations(config)
+    _validate_ca_bundles(config, env)
     return config
 
 
@@ -359,6 +412,61 @@ def _validate_relations(config: CanaryConfig) -> None:
     if config.latency_failed_ms < config.latency_degraded_ms:
         raise ConfigError("CANARY_LATENCY_FAILED_MS must be >= CANARY_LATENCY_DEGRADED_MS",
                           field="latency_failed_ms", env_var="CANARY_LATENCY_FAILED_MS")
+
+
+def arn_problems(config: CanaryConfig) -> list[tuple[str, str]]:
+    """(env var, problem) for each configured ARN of the wrong resource type (``config.valid`` reports these for a
+    config built without ``load_config``)."""
+    problems: list[tuple[str, str]] = []
+    for name, kind in (("target_group_arns", "targetgroup"), ("load_balancer_arn", "alb"),
+                       ("state_machine_arn", "statemachine")):
+        value = getattr(config, name)
+        for arn in (value if isinstance(value, tuple) else (value,) if value else ()):
+            problem = arn_problem(str(arn), kind)
+            if problem:
+                problems.append((str(_SPECS[name].env), problem))
+    return problems
+
+
+def _validate_ca_bundles(config: CanaryConfig, env: Mapping[str, str]) -> None:
+    """Every CA bundle setting names a readable file holding PEM certificates (verification is never turned off:
+    a broken bundle is the canary's configuration error, not a ``tls_error`` blamed on the platform)."""
+    given: list[tuple[str, str | None, str | None]] = [("CANARY_CA_BUNDLE", config.ca_bundle, "ca_bundle")]
+    given += [(name, (env.get(name) or "").strip() or None, None) for name in CA_BUNDLE_ENVS]
+    for env_var, path, field in given:
+        if path is None:
+            continue
+        problem = ca_bundle_problem(path, allow_directory=env_var == "REQUESTS_CA_BUNDLE")
+        if problem:
+            raise ConfigError(f"{env_var}: {_shown(path)} {problem}", field=field, env_var=env_var)
+
+
+def ca_bundle_problem(path: str, *, allow_directory: bool = False) -> str | None:
+    """Why ``path`` cannot serve as a CA bundle, or None. ``allow_directory``: requests also takes a directory of
+    certificates (``REQUESTS_CA_BUNDLE``); it must hold at least one."""
+    try:
+        if allow_directory and os.path.isdir(path):
+            names = sorted(os.listdir(path))[:500]
+            files = [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+            if any(ca_bundle_problem(f) is None for f in files):
+                return None
+            return "is a directory with no PEM certificate file in it"
+        if not os.path.exists(path):
+            return "does not exist"
+        if not os.path.isfile(path):
+            return "is not a file"
+        if os.path.getsize(path) > _MAX_CA_BYTES:
+            return f"is larger than {_MAX_CA_BYTES // (1024 * 1024)} MiB: not a CA bundle"
+        with open(path, "rb") as handle:
+            content = handle.read(_MAX_CA_BYTES)
+        if b"-----BEGIN CERTIFICATE-----" not in content:
+            return "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        return f"holds no usable PEM certificate ({exc.reason or type(exc).__name__})"
+    except (OSError, ValueError) as exc:
+        return f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+    return None
 
 
 def config_to_dict(config: CanaryConfig) -> dict[str, Any]:

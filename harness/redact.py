@@ -1,17 +1,33 @@
 """Secret redaction for everything the canary reports or logs (messages, evidence, step text).
 
 Known secret values (e.g. the Hermes token read from Secrets Manager) are registered at the composition
-root; common secret shapes (Authorization headers, presigned-URL signatures, AWS keys) are masked by pattern.
+root; common secret shapes (Authorization headers, presigned-URL signatures, AWS keys, URL credentials) are
+masked by pattern.
+
+A registered secret is masked in the forms a server is likely to echo it in, not only verbatim: percent
+(URL) encoding, JSON string escaping, hex, and base64 (standard and URL-safe, padded or not, and embedded in a
+longer base64 text at any of the three byte alignments). Text is redacted *before* it is cut to an excerpt
+(``excerpt``); a piece of a secret left at the edge of a string that somebody cut first is masked too.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
+# Encoded forms shorter than this would mask noise (a 4-character secret's hex is fine, its base64 core is not).
+_MIN_FORM = 8
+# A cut-off piece of a secret at the start or end of a string is masked from this length on; shorter pieces are
+# too common in ordinary text to tell apart (and say next to nothing about a token of 20+ characters).
+_MIN_FRAGMENT = 8
+# scheme://user:password@host: everything between "//" and the last "@" of the authority is credentials.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"'<>]*@)")
 _PATTERNS = (
     re.compile(r"(?i)(authorization\s*[:=]\s*)(\"?)([^\"'\s,}]+(?:\s+[^\"'\s,}]+)?)"),
     re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|x-amz-credential|signature|token|api[_-]?key|"
@@ -23,30 +39,68 @@ _SENSITIVE_KEYS = re.compile(r"(?i)^(authorization|x-api-key|api[_-]?key|token|s
                              r"|x-amz-security-token)$")
 
 
+def mask_userinfo(text: str) -> str:
+    """``https://user:password@host/x`` -> ``https://***@host/x`` (anywhere in ``text``)."""
+    return _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The secret and the encodings of it that a server might echo (see the module docstring)."""
+    raw = secret.encode("utf-8", errors="surrogatepass")
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             raw.hex(), raw.hex().upper()}
+    for quoted in (quote(secret, safe=""), quote_plus(secret, safe="")):
+        forms.add(quoted)
+        forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quoted))
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode("ascii")
+        forms.update((whole, whole.rstrip("=")))
+        for shift in range(3):
+            # Base64 character i carries bits [6i, 6i+6) of the byte stream; keep those that hold only secret bits.
+            stream = encode(b"\0" * shift + raw + b"\0\0").decode("ascii")
+            forms.add(stream[-(-8 * shift // 6):(8 * (shift + len(raw))) // 6])
+    return {form for form in forms if form == secret or len(form) >= _MIN_FORM}
+
+
 class Redactor:
-    """Masks registered secret values and secret-looking patterns in strings and nested data."""
+    """Masks registered secret values (and their encodings) and secret-looking patterns in strings and data."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        self._forms: tuple[str, ...] = ()
+        self._matcher: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
     def register(self, secret: str | None) -> None:
         """Mask this exact value from now on (values shorter than 4 characters would mask noise)."""
-        if secret and len(secret) >= 4:
-            with self._lock:
-                self._secrets.add(secret)
+        if not secret or len(secret) < 4:
+            return
+        with self._lock:
+            if secret in self._secrets:
+                return
+            self._secrets.add(secret)
+            forms: set[str] = set()
+            for known in self._secrets:
+                forms |= secret_forms(known)
+            self._forms = tuple(sorted(forms, key=len, reverse=True))
+            self._matcher = re.compile("|".join(map(re.escape, self._forms)))
 
     def text(self, value: str) -> str:
         with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            value = value.replace(secret, MASK)
+            matcher, forms = self._matcher, self._forms
+        if matcher is not None:
+            value = _mask_cut_pieces(matcher.sub(MASK, value), forms)
+        value = mask_userinfo(value)
         for pattern in _PATTERNS:
             if pattern.groups >= 2:
                 value = pattern.sub(lambda m: m.group(1) + (m.group(2) if m.re.groups == 3 else "") + MASK, value)
             else:
                 value = pattern.sub(MASK, value)
         return value
+
+    def excerpt(self, value: str, limit: int) -> str:
+        """At most ``limit`` characters of ``value``, redacted first (a secret straddling the cut leaks nothing)."""
+        return self.text(value)[:limit]
 
     def data(self, value: Any) -> Any:
         """Redact recursively; values under secret-looking keys are masked whole."""
@@ -58,3 +112,28 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def _mask_cut_pieces(value: str, forms: tuple[str, ...]) -> str:
+    """Mask the start of a secret left at the end of ``value`` (and its end left at the start): what remains
+    when somebody cut the text before redacting it."""
+    for form in forms:
+        if len(form) <= _MIN_FRAGMENT:
+            continue
+        # value ends with form[:k], _MIN_FRAGMENT <= k < len(form)
+        start = max(0, len(value) - len(form) + 1)
+        at = value.find(form[0], start)
+        while at != -1 and len(value) - at >= _MIN_FRAGMENT:
+            if form.startswith(value[at:]):
+                value = value[:at] + MASK
+                break
+            at = value.find(form[0], at + 1)
+        # value starts with form[-k:]
+        end = min(len(value), len(form) - 1)
+        at = value.rfind(form[-1], 0, end)
+        while at != -1 and at + 1 >= _MIN_FRAGMENT:
+            if form.endswith(value[:at + 1]):
+                value = MASK + value[at + 1:]
+                break
+            at = value.rfind(form[-1], 0, at)
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.check import BOTH_PROFILES, CheckContext, check
+from harness.config import arn_problems
 from harness.errors import CanaryError
 from harness.model import Reason
 
@@ -34,6 +35,11 @@ def config_valid(ctx: CheckContext) -> None:
             ("state_machine_arn", "STATE_MACHINE_ARN"), ("site_urls", "SITE_URLS"),
         )
         unset = [env for name, env in wanted if not getattr(cfg, name)]
+        wrong = arn_problems(cfg)
+        if wrong:
+            env_var, problem = wrong[0]
+            raise CanaryError(Reason.CONFIG_INVALID, f"{env_var}: {problem}",
+                              {"env_var": env_var, "problems": [f"{env}: {why}" for env, why in wrong]})
     ctx.evidence["profile"] = cfg.profile
     ctx.evidence["tiers"] = list(cfg.tiers)
     if unset:

@@ -326,3 +326,161 @@ def test_arbitrary_json_values_give_a_config_or_a_config_error(env_var: str, val
     except ConfigError as error:
         # A bad value names the key; a relation between two fields (latency thresholds) names both env vars.
         assert repr(name) in str(error) or env_var in str(error)
+
+
+# --- issue 14.7: URL credentials are refused, never echoed -----------------------------------------------------
+
+URL_ENVS = ("WEBORDINARY_BASE_URL", "HERMES_URL", "QUEUE_URLS", "DLQ_URLS", "SITE_URLS")
+
+
+@pytest.mark.parametrize("env_var", URL_ENVS)
+@pytest.mark.parametrize("url", ["https://user:hunter2-pw@alb.example.com", "https://hunter2-pw@alb.example.com/x",
+                                 "http://user:hunter2-pw@127.0.0.1:8080/hermes", "https://u:p@hunter2-pw@h.example"])
+def test_a_url_with_credentials_is_refused_naming_the_variable_without_the_password(env_var: str, url: str) -> None:
+    error = config_error(environ={env_var: f"https://ok.example.com,{url}" if env_var.endswith("URLS") else url})
+    assert error.env_var == env_var and str(error).startswith(f"{env_var}:")
+    assert "credentials" in str(error)
+    assert "hunter2" not in str(error)
+
+
+def test_a_malformed_url_is_quoted_without_its_credentials() -> None:
+    error = config_error(environ={"WEBORDINARY_BASE_URL": "https://user:hunter2-pw@alb example.com"})
+    assert error.env_var == "WEBORDINARY_BASE_URL" and "hunter2" not in str(error)
+
+
+def test_an_at_sign_in_the_path_or_query_is_not_a_credential() -> None:
+    cfg = load_config(environ={"WEBORDINARY_BASE_URL": "https://alb.example.com/a@b?c=d@e"})
+    assert cfg.base_url == "https://alb.example.com/a@b?c=d@e"
+
+
+# --- issue 14.11: ARN resource types ------------------------------------------------------------------------------
+
+PARTITIONS = (("aws", "us-west-2"), ("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1"))
+
+
+def _arn(partition: str, region: str, service: str, resource: str) -> str:
+    return f"arn:{partition}:{service}:{region}:123456789012:{resource}"
+
+
+@pytest.mark.parametrize(("partition", "region"), PARTITIONS)
+def test_each_arn_of_the_right_type_is_accepted_in_every_partition(partition: str, region: str) -> None:
+    tg = _arn(partition, region, "elasticloadbalancing", "targetgroup/hermes-tg/0123456789abcdef")
+    lb = _arn(partition, region, "elasticloadbalancing", "loadbalancer/app/webordinary/0123456789abcdef")
+    for machine in ("stateMachine:build", "stateMachine:build:7", "stateMachine:build:PROD"):
+        sfn = _arn(partition, region, "states", machine)
+        cfg = load_config(environ={"TARGET_GROUP_ARNS": f"{tg},{tg}", "LOAD_BALANCER_ARN": lb,
+                                   "STATE_MACHINE_ARN": sfn})
+        assert (cfg.target_group_arns, cfg.load_balancer_arn, cfg.state_machine_arn) == ((tg, tg), lb, sfn)
+
+
+WRONG_TYPES = [
+    ("TARGET_GROUP_ARNS", "elasticloadbalancing", "loadbalancer/app/webordinary/0123456789abcdef", "loadbalancer"),
+    ("TARGET_GROUP_ARNS", "elasticloadbalancing", "listener/app/webordinary/0123456789abcdef/fedcba", "listener"),
+    ("TARGET_GROUP_ARNS", "vpc-lattice", "targetgroup/tg-0123456789abcdef", "targetgroup"),
+    ("LOAD_BALANCER_ARN", "elasticloadbalancing", "targetgroup/hermes-tg/0123456789abcdef", "targetgroup"),
+    ("LOAD_BALANCER_ARN", "elasticloadbalancing", "loadbalancer/net/webordinary/0123456789abcdef", "loadbalancer"),
+    ("LOAD_BALANCER_ARN", "elasticloadbalancing", "loadbalancer/webordinary-classic", "loadbalancer"),
+    ("STATE_MACHINE_ARN", "states", "execution:build:2b3c4d5e-0000-4000-8000-000000000001", "execution"),
+    ("STATE_MACHINE_ARN", "states", "express:build:2b3c:4d5e", "express"),
+    ("STATE_MACHINE_ARN", "states", "activity:approve", "activity"),
+]
+
+
+@pytest.mark.parametrize(("partition", "region"), PARTITIONS)
+@pytest.mark.parametrize(("env_var", "service", "resource", "found"), WRONG_TYPES)
+def test_an_arn_of_another_resource_type_is_refused_naming_the_variable_and_the_type(
+        partition: str, region: str, env_var: str, service: str, resource: str, found: str) -> None:
+    arn = _arn(partition, region, service, resource)
+    value = f"{_arn(partition, region, 'elasticloadbalancing', 'targetgroup/ok/1')},{arn}" \
+        if env_var == "TARGET_GROUP_ARNS" else arn
+    error = config_error(environ={env_var: value})
+    assert error.env_var == env_var and str(error).startswith(f"{env_var}:")
+    assert repr(found) in str(error) and arn in str(error)
+
+
+def test_config_valid_reports_a_wrong_arn_type_in_a_config_built_without_the_loader() -> None:
+    from harness.aws import AwsClients
+    from harness.checks import CATALOGUE
+    from harness.deadline import Deadline
+    from harness.http import HttpClient
+    from harness.model import Outcome, Reason
+    from harness.runner import Runner
+
+    execution = "arn:aws:states:us-west-2:123456789012:execution:build:run-1"
+    config = CanaryConfig(profile="queue-platform", state_machine_arn=execution, target_group_arns=(LB_ARN,),
+                          confirm_failures=False)
+    runner = Runner(CATALOGUE, config=config, aws=AwsClients(factory=lambda service: None), http=HttpClient())
+    report = runner.run(deadline=Deadline.after(10), check_ids=["config.valid"])
+    (result,) = report.checks
+    assert (result.outcome, result.reason) == (Outcome.ERROR, Reason.CONFIG_INVALID)
+    assert result.message.startswith("TARGET_GROUP_ARNS:") and "'loadbalancer'" in result.message
+    assert any(p.startswith("STATE_MACHINE_ARN:") and "'execution'" in p for p in result.evidence["problems"])
+    good = Runner(CATALOGUE, config=CanaryConfig(target_group_arns=(TG_ARN,), load_balancer_arn=LB_ARN),
+                  aws=AwsClients(factory=lambda service: None), http=HttpClient())
+    assert good.run(deadline=Deadline.after(10), check_ids=["config.valid"]).checks[0].outcome is Outcome.PASSED
+
+
+# --- issue 14.10: CA bundles are checked up front --------------------------------------------------------------
+
+CA_ENVS = ("CANARY_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+@pytest.fixture(scope="module")
+def pem_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real self-signed CA certificate in PEM (the one the standard library's own TLS tests would load)."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("ca")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+                    "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.pem")],
+                   check=True, capture_output=True, timeout=60)
+    return folder / "ca.pem"
+
+
+@pytest.mark.parametrize("env_var", CA_ENVS)
+def test_a_missing_ca_bundle_is_a_config_error_naming_the_variable(env_var: str, tmp_path: Path) -> None:
+    error = config_error(environ={env_var: str(tmp_path / "missing.pem")})
+    assert error.env_var == env_var and str(error).startswith(f"{env_var}:") and "does not exist" in str(error)
+
+
+@pytest.mark.parametrize("env_var", CA_ENVS)
+@pytest.mark.parametrize("content", [b"", b"not a certificate\n", b"\x00\x01binary",
+                                     b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+                                     b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"])
+def test_a_ca_bundle_without_a_pem_certificate_is_a_config_error(env_var: str, content: bytes,
+                                                                  tmp_path: Path) -> None:
+    path = tmp_path / "bundle.pem"
+    path.write_bytes(content)
+    error = config_error(environ={env_var: str(path)})
+    assert error.env_var == env_var and str(error).startswith(f"{env_var}:") and "certificate" in str(error)
+
+
+def test_a_directory_is_a_bundle_only_for_requests_and_only_with_a_certificate_in_it(pem_ca: Path,
+                                                                                      tmp_path: Path) -> None:
+    assert config_error(environ={"CANARY_CA_BUNDLE": str(tmp_path)}).env_var == "CANARY_CA_BUNDLE"
+    assert config_error(environ={"REQUESTS_CA_BUNDLE": str(tmp_path)}).env_var == "REQUESTS_CA_BUNDLE"
+    (tmp_path / "ca.pem").write_bytes(pem_ca.read_bytes())
+    load_config(environ={"REQUESTS_CA_BUNDLE": str(tmp_path)})
+
+
+def test_a_pem_ca_bundle_is_accepted_and_empty_standard_variables_are_unset(pem_ca: Path) -> None:
+    cfg = load_config(environ={"CANARY_CA_BUNDLE": str(pem_ca), "REQUESTS_CA_BUNDLE": str(pem_ca),
+                               "SSL_CERT_FILE": str(pem_ca)})
+    assert cfg.ca_bundle == str(pem_ca)
+    assert load_config(environ={"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": " "}).ca_bundle is None
+
+
+def test_the_cli_refuses_a_broken_ca_bundle_with_exit_64_before_anything_runs(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from cli.main import main
+
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", encoding="utf-8")
+    for name in CA_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CANARY_CA_BUNDLE", str(bundle))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["run", "--checks", "config.valid", "--json"], out=out, err=err) == 64
+    assert "CANARY_CA_BUNDLE" in err.getvalue() and out.getvalue() == ""
