@@ -329,8 +329,11 @@ class Runner:
         evidence = {**ctx.evidence, **(verdict.evidence if verdict else {})}
         if transient and retries == 0:
             evidence["_transient"] = True
+        if ctx.aws.retries.total:  # botocore's own retries (throttling, 5xx) are reported, never hidden
+            evidence["aws_retries"] = ctx.aws.retries.by_operation()
         result = CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=outcome, reason=reason,
-                             message=message, duration_ms=duration_ms, retries=retries, start_type=ctx.start_type,
+                             message=message, duration_ms=duration_ms, retries=retries + ctx.aws.retries.total,
+                             start_type=ctx.start_type,
                              steps=tuple(ctx.steps), evidence=evidence, latencies_ms=dict(ctx.latencies_ms),
                              cost_usd=ctx.cost_usd)
         return self._redacted(result)

@@ -19,6 +19,7 @@ import datetime as dt
 import http.client
 import json
 import logging
+import random
 import re
 import struct
 import threading
@@ -320,6 +321,13 @@ class AwsSandbox:
     def injected_errors(self) -> dict[str, int]:
         """How many error responses the proxy has injected, per fault name."""
         return self._proxy.injected() if self._proxy is not None else {}
+
+    @property
+    def proxy(self) -> FaultProxy:
+        """The proxy in front of moto (``sandbox.canary_stack`` adds answerers for APIs moto lacks)."""
+        if self._proxy is None:
+            raise RuntimeError("AwsSandbox not started")
+        return self._proxy
 
     def recording(self) -> CallRecording:
         """``with aws.recording() as calls:`` collects every AWS call the canary sends through the proxy
@@ -1009,9 +1017,89 @@ class _FaultError:
     message: str
     json_status: int  # json and cbor RPC
     query_status: int  # query, rest-json, rest-xml, query-compatible
+    sender: str = "Sender"  # who is at fault in a query error body: Sender (4xx) or Receiver (5xx)
 
 
-def _error_for(faults: Faults, service: str, action: Callable[[], str], account_id: str) -> _FaultError | None:
+# Throttling codes the ``throttled`` fault may answer with (code=); each as (json/rest-json code, query code).
+THROTTLE_CODES: dict[str, tuple[str, str]] = {
+    "ThrottlingException": ("ThrottlingException", "Throttling"),
+    "Throttling": ("ThrottlingException", "Throttling"),
+    "ProvisionedThroughputExceededException": ("ProvisionedThroughputExceededException",
+                                               "ProvisionedThroughputExceededException"),
+    "TooManyRequestsException": ("TooManyRequestsException", "TooManyRequestsException"),
+    "RequestLimitExceeded": ("RequestLimitExceeded", "RequestLimitExceeded"),
+}
+# AWS's common server errors (status -> JSON code, query/XML code, message).
+SERVER_ERRORS: dict[int, tuple[str, str, str]] = {
+    500: ("InternalFailure", "InternalFailure",
+          "The request processing has failed because of an unknown error, exception or failure."),
+    503: ("ServiceUnavailable", "ServiceUnavailable",
+          "The request has failed due to a temporary failure of the server."),
+}
+
+
+class _Sampler:
+    """Which matching calls a rate fault answers: every one, the first ``first=N``, or a ``fraction=`` of them
+    (seeded by ``seed=``, so a test is repeatable). Counting restarts when the fault is switched off or its
+    parameters change."""
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[tuple[tuple[str, str], ...], int, random.Random]] = {}
+        if faults is not None:
+            faults.on_change(self._forget)
+
+    def _forget(self, snapshot: dict[str, dict[str, str]]) -> None:
+        with self._lock:
+            for name in [n for n, (params, _, _) in self._state.items()
+                         if tuple(sorted(snapshot.get(n, {}).items())) != params or n not in snapshot]:
+                del self._state[name]
+
+    def hit(self, faults: Faults, name: str) -> bool:
+        params = tuple(sorted(faults.snapshot().get(name, {}).items()))
+        values = dict(params)
+        with self._lock:
+            key, seen, rng = self._state.get(name, ((), 0, random.Random()))
+            if key != params or name not in self._state:
+                seen, rng = 0, random.Random(int(values.get("seed", "0") or 0))
+            seen += 1
+            self._state[name] = (params, seen, rng)
+            if "first" in values:
+                return seen <= int(values["first"])
+            if "fraction" in values:
+                return rng.random() < float(values["fraction"])
+            return True
+
+
+def _rate_fault_matches(faults: Faults, name: str, default_service: str, service: str,
+                        action: Callable[[], str]) -> bool:
+    if not faults.active(name) or not _service_matches(faults.param(name, "service", default_service), service):
+        return False
+    operation = faults.param(name, "operation", "").strip()
+    return not operation or action().rsplit(":", 1)[-1].lower() == operation.lower()
+
+
+def _rate_error(faults: Faults, sampler: _Sampler, service: str, action: Callable[[], str]) -> _FaultError | None:
+    """``throttled`` and ``aws_5xx``: the matching calls of service= (and operation=), all or sampled."""
+    if _rate_fault_matches(faults, "throttled", "dynamodb", service, action) and sampler.hit(faults, "throttled"):
+        wanted = faults.param("throttled", "code", "")
+        if service == "s3" and not wanted:
+            return _FaultError("throttled", "SlowDown", "SlowDown", "Please reduce your request rate.", 503, 503)
+        json_code, query_code = THROTTLE_CODES.get(wanted, THROTTLE_CODES["ThrottlingException"])
+        message = ("The level of configured provisioned throughput for the table was exceeded."
+                   if json_code == "ProvisionedThroughputExceededException" else "Rate exceeded")
+        return _FaultError("throttled", json_code, query_code, message, 400, 400)
+    if _rate_fault_matches(faults, "aws_5xx", "efs", service, action) and sampler.hit(faults, "aws_5xx"):
+        status = int(faults.param("aws_5xx", "status", "503"))
+        json_code, query_code, message = SERVER_ERRORS.get(status, SERVER_ERRORS[500])
+        if service == "s3":
+            json_code = query_code = "InternalError" if status == 500 else "ServiceUnavailable"
+        return _FaultError("aws_5xx", json_code, query_code, message, status, status, "Receiver")
+    return None
+
+
+def _error_for(faults: Faults, service: str, action: Callable[[], str], account_id: str,
+               sampler: _Sampler | None = None) -> _FaultError | None:
     """Which canary-side fault, if any, answers this request (``action`` is only worked out when needed)."""
     if faults.active("credentials_expired"):
         return _FaultError("credentials_expired", "ExpiredTokenException", "ExpiredToken",
@@ -1021,11 +1109,7 @@ def _error_for(faults: Faults, service: str, action: Callable[[], str], account_
         message = (f"User: arn:aws:sts::{account_id}:assumed-role/webordinary-canary/canary is not authorized "
                    f"to perform: {name} because no identity-based policy allows the {name} action")
         return _FaultError("access_denied", "AccessDeniedException", "AccessDenied", message, 400, 403)
-    if faults.active("throttled") and _service_matches(faults.param("throttled", "service", "dynamodb"), service):
-        if service == "s3":
-            return _FaultError("throttled", "SlowDown", "SlowDown", "Please reduce your request rate.", 503, 503)
-        return _FaultError("throttled", "ThrottlingException", "Throttling", "Rate exceeded", 400, 400)
-    return None
+    return _rate_error(faults, sampler or _Sampler(), service, action)
 
 
 def _service_matches(wanted: str, service: str) -> bool:
@@ -1064,7 +1148,7 @@ def error_response(error: _FaultError, protocol: str, query_compatible: bool,
             body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}'
                     f"</Message><RequestId>{request_id}</RequestId></Error>")
         else:
-            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+            body = (f"<ErrorResponse><Error><Type>{error.sender}</Type><Code>{code}</Code><Message>{message}</Message>"
                     f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
         headers["Content-Type"] = "text/xml"
         return status, headers, body.encode()
@@ -1072,7 +1156,7 @@ def error_response(error: _FaultError, protocol: str, query_compatible: bool,
     status = error.json_status if rpc else error.query_status  # RPC services answer 400 where REST says 403
     type_ = f"com.amazon.coral.service#{error.json_code}"
     if query_compatible:
-        headers["x-amzn-query-error"] = f"{error.query_code};Sender"
+        headers["x-amzn-query-error"] = f"{error.query_code};{error.sender}"
     if protocol == "smithy-rpc-v2-cbor":
         headers["smithy-protocol"] = "rpc-v2-cbor"
         headers["Content-Type"] = "application/cbor"
@@ -1115,7 +1199,10 @@ class FaultProxy:
         self._account_id = account_id
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        self._sampler = _Sampler(faults)
         self._recorders: list[list[AwsCall]] = []
+        # Emulations of APIs moto lacks (sandbox.canary_stack): (service, action, path, body) -> reply or None.
+        self.answerers: list[Callable[[str, str, str, bytes], tuple[int, list[tuple[str, str]], bytes] | None]] = []
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -1199,7 +1286,7 @@ class FaultProxy:
                 error = None
                 if service is not None:
                     error = _error_for(proxy._faults, service, lambda: self._action(service, body),
-                                       proxy._account_id)
+                                       proxy._account_id, proxy._sampler)
                 proxy._record(lambda: AwsCall(service or "?", self._action(service or "?", body), self.command,
                                               self.path, error.fault if error is not None else None,
                                               body[:RECORDED_BODY_BYTES]))
@@ -1210,6 +1297,11 @@ class FaultProxy:
                     status, headers, payload = error_response(error, protocol, query_compatible, str(uuid.uuid4()))
                     self._reply(status, list(headers.items()), payload)
                     return
+                for answer in list(proxy.answerers):
+                    reply = answer(service or "?", self._action(service or "?", body), self.path, body)
+                    if reply is not None:
+                        self._reply(*reply)
+                        return
                 self._forward(body)
 
             def _action(self, service: str, body: bytes) -> str:

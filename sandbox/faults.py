@@ -64,13 +64,26 @@ FAULT_CLASSES: dict[str, FaultClass] = {
                    "dynamodb.sessions_table", "FAILED", "schema_mismatch"),
         FaultClass("efs_unavailable", "the workspace file system has no mount target",
                    "efs.filesystem", "FAILED", "resource_unavailable"),
+        # -- TLS on the ALB's HTTPS listener (sandbox.tls): every check that uses the ALB's host fails the same way
+        FaultClass("tls_wrong_host", "the ALB presents a certificate for *.webordinary.com, not its own host name",
+                   "http.hermes_health", "FAILED", "tls_error"),
+        FaultClass("tls_expired", "the ALB presents a certificate for its host that expired a day ago",
+                   "http.hermes_health", "FAILED", "tls_error"),
+        FaultClass("tls_unknown_ca", "the ALB presents a certificate from a CA that is not in the canary's bundle",
+                   "http.hermes_health", "FAILED", "tls_error"),
+        FaultClass("tls_handshake_stall", "the ALB accepts TCP connections but never answers the TLS ClientHello",
+                   "http.hermes_health", "FAILED", "tls_error"),
         # -- canary side (ERROR), injected by the proxy in front of moto
         FaultClass("credentials_expired", "every AWS call answers ExpiredToken",
                    "aws.credentials", "ERROR", "credentials_expired"),
         FaultClass("access_denied", "calls to service= (default ecs) answer AccessDenied",
                    "ecs.services", "ERROR", "access_denied"),
-        FaultClass("throttled", "calls to service= (default dynamodb) answer ThrottlingException",
-                   "dynamodb.sessions_table", "ERROR", "throttled"),
+        # throttled and aws_5xx take operation= (e.g. DescribeTable), first=N (only the first N matching calls) or
+        # fraction= (with seed=) to model a throttle that recovers within the canary's retries.
+        FaultClass("throttled", "calls to service= (default dynamodb) answer ThrottlingException (code= e.g. "
+                   "ProvisionedThroughputExceededException)", "dynamodb.sessions_table", "ERROR", "throttled"),
+        FaultClass("aws_5xx", "calls to service= (default efs) answer HTTP status= (default 503 ServiceUnavailable; "
+                   "500 InternalFailure)", "efs.filesystem", "ERROR", "aws_error"),
         # -- queue platform, target side
         FaultClass("dlq_message", "a message sits in a dead-letter queue",
                    "sqs.dlq_empty", "FAILED", "dlq_not_empty"),

@@ -148,7 +148,7 @@ def run_row(row: Row, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -
             monkeypatch.setenv(key, value)  # boto3 reads AWS_ENDPOINT_URL itself: real HTTP to the fault proxy
     config = load_config({**OVERRIDES, "tiers": ",".join(row.tiers)}, environ=env)
     aws = AwsClients()
-    runner = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient())
+    runner = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient(ca_bundle=config.ca_bundle))
     lock = DynamoRunLock(config, aws) if "journey" in row.tiers else None
     return runner.run(deadline=Deadline.after(120), tiers=list(row.tiers), profile=row.profile, lock=lock)
 
@@ -227,7 +227,7 @@ def test_the_matrix_covers_every_fault_class_and_declares_nothing_stale() -> Non
         assert row.outcome in (Outcome.FAILED, Outcome.ERROR, Outcome.DEGRADED), row
     # target faults FAILED, canary-side faults ERROR: the two alarms are never mixed
     canary_side = {r.fault for r in ROWS if r.outcome is Outcome.ERROR}
-    assert canary_side == {"credentials_expired", "access_denied", "throttled"}
+    assert canary_side == {"credentials_expired", "access_denied", "throttled", "aws_5xx"}
     # collateral names real faults and checks of the same profile, each with a reason code and a why
     assert set(COLLATERAL) | set(DEPENDENTS_SKIPPED) <= set(FAULT_CLASSES)
     profiles = {r.fault: r.profile for r in ROWS}

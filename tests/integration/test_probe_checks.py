@@ -6,17 +6,21 @@ and reason, while checks the fault cannot touch stay PASSED. Idle is not down; d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
 
+from harness import contract
 from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
 from harness.deadline import Deadline
+from harness.errors import CanaryError
 from harness.http import HttpClient
-from harness.model import CheckResult, Outcome, RunReport
+from harness.metrics import report_datapoints
+from harness.model import CheckResult, Outcome, Reason, RunReport
 from harness.runner import Runner
 from sandbox.faults import FAULT_CLASSES
 
@@ -60,7 +64,7 @@ def run_probes(sandbox: Any, monkeypatch: pytest.MonkeyPatch, *, check_ids: Iter
         if key.startswith("AWS_"):
             monkeypatch.setenv(key, value)  # boto3 reads AWS_ENDPOINT_URL itself: real HTTP to moto's proxy
     config = load_config({"confirm_pause_s": 0.1, **overrides}, environ=env)
-    runner = Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient())
+    runner = Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient(ca_bundle=config.ca_bundle))
     return runner.run(deadline=Deadline.after(90), check_ids=check_ids)
 
 
@@ -332,7 +336,7 @@ def test_http_checks_without_a_base_url_are_skipped_not_configured(sandbox: Any,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     env = {k: v for k, v in sandbox.environment().items() if k != "WEBORDINARY_BASE_URL"}
     config = load_config(environ=env)
-    report = Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient()).run(
+    report = Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient(ca_bundle=config.ca_bundle)).run(
         deadline=Deadline.after(30), check_ids=["http.hermes_health", "http.routing", "latency.baseline"])
     assert {(r.outcome.value, r.reason and r.reason.value) for r in report.checks} == {("SKIPPED", "not_configured")}
 
@@ -352,3 +356,53 @@ def test_probe_checks_only_read(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -
     # REST services (EFS) are recorded by HTTP method: GET is their read
     writes = [a for a in actions if not a.split(":", 1)[1].startswith(("Describe", "List", "Get", "GET", "HEAD"))]
     assert writes == [], actions
+
+
+# -- the canary's own AWS calls: throttling and 5xx are retried within the deadline, and reported ---------------
+def test_throttling_that_recovers_passes_with_the_retries_reported(sandbox: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN DynamoDB throttling the first two DescribeTable calls (ProvisionedThroughputExceededException)
+    sandbox.faults.enable("throttled", operation="DescribeTable", first="2",
+                          code="ProvisionedThroughputExceededException")
+    # WHEN the sessions-table check runs
+    report = run_probes(sandbox, monkeypatch, check_ids=["dynamodb.sessions_table"])
+    result = by_id(report)["dynamodb.sessions_table"]
+    # THEN botocore's retries carried it through: PASSED, with the two retries reported per operation
+    assert verdict(result) == ("PASSED", None), result.message
+    assert result.retries == 2 and result.evidence["aws_retries"] == {"dynamodb.describe_table": 2}
+    # AND the run's datapoints say it was retried (CheckRetried), so a throttled account is visible
+    points = {(p.name, p.dimensions.get("Check")): p.value for p in report_datapoints(report)}
+    assert points[(contract.CHECK_RETRIED, "dynamodb.sessions_table")] == 1.0
+
+
+def test_throttling_that_outlasts_the_retries_is_error_throttled_never_failed(
+        sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.faults.enable("throttled")
+    result = by_id(run_probes(sandbox, monkeypatch, check_ids=["dynamodb.sessions_table"]))["dynamodb.sessions_table"]
+    assert verdict(result) == ("ERROR", "throttled"), result.message
+    assert "after 3 retries" in result.message and result.evidence["retry_attempts"] == 3
+    assert result.retries >= 3
+
+
+def test_an_aws_5xx_that_recovers_passes_with_the_retry_reported(sandbox: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.faults.enable("aws_5xx", service="efs", first="1", status="500")
+    result = by_id(run_probes(sandbox, monkeypatch, check_ids=["efs.filesystem"]))["efs.filesystem"]
+    assert verdict(result) == ("PASSED", None), result.message
+    assert result.retries == 1 and sum(result.evidence["aws_retries"].values()) == 1
+
+
+def test_aws_retries_stop_at_the_deadline(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN every DynamoDB call throttled and a check with barely more than a second left
+    sandbox.faults.enable("throttled")
+    for key, value in sandbox.environment().items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    aws = AwsClients().bound(Deadline.after(1.2))
+    started = time.monotonic()
+    # WHEN it calls DescribeTable
+    with pytest.raises(CanaryError) as caught:
+        aws.dynamodb.describe_table(TableName=sandbox.resources.sessions_table)
+    # THEN it gives up inside the deadline (no backoff it could not afford) with ERROR throttled
+    assert time.monotonic() - started < 1.5
+    assert caught.value.reason is Reason.THROTTLED and caught.value.evidence.get("retry_attempts", 0) <= 1

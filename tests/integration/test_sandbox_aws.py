@@ -530,6 +530,56 @@ def test_throttled_defaults_to_dynamodb(faults: Faults, aws: Aws, res: SeededRes
     CALLS["ecs"](aws("ecs"), res)
 
 
+def test_throttled_first_n_calls_of_one_operation_then_recovers(
+    sandbox: AwsSandbox, faults: Faults, aws: Aws, res: SeededResources
+) -> None:
+    # GIVEN DynamoDB throttling only DescribeTable, only its first 2 calls, with DynamoDB's own code
+    before = sandbox.injected_errors().get("throttled", 0)
+    faults.enable("throttled", service="dynamodb", operation="DescribeTable", first="2",
+                  code="ProvisionedThroughputExceededException")
+    # THEN other operations of the service are served, DescribeTable fails twice and then is served
+    aws("dynamodb").describe_time_to_live(TableName=res.sessions_table)
+    assert _error(aws, res, "dynamodb")[:2] == ("ProvisionedThroughputExceededException", 400)
+    assert _error(aws, res, "dynamodb")[0] == "ProvisionedThroughputExceededException"
+    CALLS["dynamodb"](aws("dynamodb"), res)
+    assert sandbox.injected_errors()["throttled"] - before == 2
+    # AND switching the fault on again starts the count again
+    faults.enable("throttled", service="dynamodb", operation="DescribeTable", first="1")
+    assert _error(aws, res, "dynamodb")[0] == "ThrottlingException"
+    CALLS["dynamodb"](aws("dynamodb"), res)
+
+
+def test_throttled_fraction_is_seeded_and_repeatable(faults: Faults, aws: Aws, res: SeededResources) -> None:
+    def pattern() -> list[bool]:
+        out = []
+        for _ in range(20):
+            try:
+                CALLS["ecs"](aws("ecs"), res)
+                out.append(False)
+            except ClientError:
+                out.append(True)
+        return out
+
+    faults.enable("throttled", service="ecs", fraction="0.5", seed="7")
+    first = pattern()
+    faults.disable("throttled")
+    faults.enable("throttled", service="ecs", fraction="0.5", seed="7")
+    assert pattern() == first and 3 <= sum(first) <= 17  # some throttled, some served, the same ones each time
+
+
+@pytest.mark.parametrize(("service", "status", "code"), [
+    ("efs", 503, "ServiceUnavailable"), ("ecs", 500, "InternalFailure"), ("elbv2", 503, "ServiceUnavailable"),
+    ("sts", 500, "InternalFailure"), ("s3", 500, "InternalError"), ("cloudwatch", 503, "ServiceUnavailable"),
+])
+def test_aws_5xx_answers_a_server_error_in_the_services_protocol(
+    service: str, status: int, code: str, faults: Faults, aws: Aws, res: SeededResources
+) -> None:
+    faults.enable("aws_5xx", service=service, status=str(status))
+    assert _error(aws, res, service)[:2] == (code, status)
+    other = "sts" if service != "sts" else "ecs"
+    CALLS[other](aws(other), res)
+
+
 def test_the_platform_side_client_is_never_fault_injected(
     sandbox: AwsSandbox, faults: Faults, res: SeededResources
 ) -> None:
