@@ -23,6 +23,7 @@ from typing import Any
 from handlers import metrics
 from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, ObservedHandler, logger, tracer
 from handlers.events import CanaryRequest, EventInvalid, is_scheduled_envelope, parse_canary_event
+from harness import contract
 from harness.checks import CATALOGUE
 from harness.deadline import Deadline
 from harness.errors import ConfigError
@@ -71,6 +72,8 @@ class CanaryHandler(ObservedHandler):
             deadline = deadline.child(config.run_timeout_s)
         run_id = new_run_id()
         logger.set_correlation_id(run_id)
+        # On every line of this invoke, the per-check lines included (contract.LOG_FIELDS; cleared per invoke).
+        logger.append_keys(**{contract.LOG_FIELD_RUN_ID: run_id, contract.LOG_FIELD_ENVIRONMENT: config.environment})
         tracer.put_annotation("run_id", run_id)
         report = harness_app.runner.run(deadline=deadline, tiers=request.tiers, check_ids=request.checks,
                                         profile=request.profile, run_id=run_id, lock=harness_app.lock)

@@ -68,12 +68,18 @@ def observe_result(result: CheckResult) -> None:
     Verdicts that need a look (DEGRADED, FAILED, ERROR) carry their evidence, already redacted by the runner
     and bounded here, so the dashboard's Logs Insights widget shows why without opening the report.
     """
+    # Field names are the contract's (contract.LOG_FIELDS): the dashboard's queries read them. The run id and the
+    # environment come from the keys the canary handler appends for the invoke.
     fields: dict[str, Any] = {
-        "check": result.id, "outcome": result.outcome.value, "reason": result.reason.value if result.reason else None,
-        "duration_ms": result.duration_ms, "retries": result.retries, "detail": result.message[:500]}
+        contract.LOG_FIELD_KIND: contract.LOG_KIND_CHECK_RESULT, contract.LOG_FIELD_CHECK: result.id,
+        contract.LOG_FIELD_OUTCOME: result.outcome.value,
+        contract.LOG_FIELD_REASON: result.reason.value if result.reason else contract.LOG_NO_REASON,
+        contract.LOG_FIELD_DURATION_MS: result.duration_ms, contract.LOG_FIELD_TIER: result.tier.value,
+        contract.LOG_FIELD_PROFILE: result.profile.value, contract.LOG_FIELD_RETRIES: result.retries,
+        contract.LOG_FIELD_DETAIL: result.message[:500]}
     if result.outcome in (Outcome.DEGRADED, Outcome.FAILED, Outcome.ERROR) and result.evidence:
         evidence = json.dumps(result.evidence, default=str)
-        fields["evidence"] = dict(result.evidence) if len(evidence) <= _MAX_EVIDENCE_CHARS else (
+        fields[contract.LOG_FIELD_EVIDENCE] = dict(result.evidence) if len(evidence) <= _MAX_EVIDENCE_CHARS else (
             evidence[:_MAX_EVIDENCE_CHARS] + "...")
     summary = f"{result.id} {result.outcome.value}" + (f" ({result.reason.value})" if result.reason else "")
     getattr(logger, _LOG_LEVEL[result.outcome])(summary, extra=fields)

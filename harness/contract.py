@@ -1,11 +1,15 @@
 """The metric contract shared by the harness, the Lambda handlers and the CDK alarms (stdlib only).
 
 Operators' alarms and dashboards depend on these names: change them only with a migration note.
-The custom-metric count is bounded: every (metric, dimension set) pair below is one CloudWatch metric
-per environment and check, so the total is known in advance (see ``custom_metric_count``).
+Contract v2 (DESIGN §6): CloudWatch bills a custom metric for each hour in which it receives data, so per-check
+outcomes are sparse (``CheckFailed`` only when a check fails) and the always-on metrics are a fixed set that does
+not grow with the catalogue (``always_on_metrics``: at most 12 per environment). How each outcome maps onto
+metrics, INCOMPLETE included, is documented in ``harness.metrics``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 NAMESPACE = "Webordinary/Canary"
 
@@ -22,16 +26,19 @@ SERVICE_NAME = "webordinary-canary"
 CHECK_FAILED = "CheckFailed"  # 1, emitted only when the check ends FAILED; per-check alarms watch it
 CHECK_PASSED = "CheckPassed"  # v1, being removed: nothing new may use it
 CHECK_DURATION = "CheckDuration"  # ms, always, but only for LATENCY_SLI_CHECKS
-CHECK_DEGRADED = "CheckDegraded"  # 1/0
-CHECK_RETRIED = "CheckRetried"  # 1/0
+CHECK_DEGRADED = "CheckDegraded"  # 1, only when the check ends DEGRADED
+CHECK_RETRIED = "CheckRetried"  # 1, only when the check retried
 
 # Per run (dimensions Environment [, service]).
-RUN_PASSED = "RunPassed"  # 1/0; also the heartbeat (sample count)
-CHECKS_FAILED = "ChecksFailed"  # count
-CANARY_ERRORS = "CanaryErrors"  # count of ERROR outcomes: the canary is broken, not the platform
-RUN_DURATION = "RunDuration"  # ms
-ESTIMATED_RUN_COST = "EstimatedRunCostUSD"  # None unit (USD)
-LEAKED_SESSIONS = "LeakedSessions"  # count
+RUN_PASSED = "RunPassed"  # 1/0, every run (maintenance included); also the heartbeat (sample count)
+CHECKS_FAILED = "ChecksFailed"  # count, only when > 0 (never inside a maintenance window)
+# Count, only when > 0: checks that ended ERROR, plus those that ended INCOMPLETE outside a maintenance window (the
+# canary could not judge the target within its deadline), plus config errors and crashes. The canary is broken,
+# not the platform; consecutive INCOMPLETE runs therefore fire the canary-broken alarm (M of N on this metric).
+CANARY_ERRORS = "CanaryErrors"
+RUN_DURATION = "RunDuration"  # ms, every run
+ESTIMATED_RUN_COST = "EstimatedRunCostUSD"  # None unit (USD), every run
+LEAKED_SESSIONS = "LeakedSessions"  # count, every sweep
 
 # Key latencies (dimensions Environment, Check [, Step | StartType]).
 SESSION_ACTIVATE_LATENCY = "SessionActivateLatency"
@@ -44,7 +51,7 @@ UNIT_MS = "Milliseconds"
 UNIT_NONE = "None"
 
 PER_CHECK_METRICS: dict[str, str] = {
-    CHECK_PASSED: UNIT_COUNT,
+    CHECK_FAILED: UNIT_COUNT,
     CHECK_DURATION: UNIT_MS,
     CHECK_DEGRADED: UNIT_COUNT,
     CHECK_RETRIED: UNIT_COUNT,
@@ -63,6 +70,26 @@ KEY_LATENCY_METRICS: dict[str, str] = {
     PREVIEW_LATENCY: UNIT_MS,
     WEBSOCKET_CONNECT_LATENCY: UNIT_MS,
 }
+
+# One structured log line per check per run (DESIGN §6), written by the Lambda; the dashboard's Logs Insights
+# widgets (per-check table: last outcome, reason, pass rate; latest failures) read these field names.
+LOG_FIELD_KIND = "kind"  # == LOG_KIND_CHECK_RESULT on the per-check line (filter on it)
+LOG_KIND_CHECK_RESULT = "check_result"
+LOG_FIELD_CHECK = "check"  # check id
+LOG_FIELD_OUTCOME = "outcome"  # PASSED | DEGRADED | FAILED | ERROR | SKIPPED | INCOMPLETE
+LOG_FIELD_REASON = "reason"  # reason code, or LOG_NO_REASON (never absent: latest(reason) must not skip a pass)
+LOG_NO_REASON = "none"
+LOG_FIELD_DURATION_MS = "duration_ms"  # the check's duration
+LOG_FIELD_RUN_ID = "run_id"  # also Powertools' correlation_id
+LOG_FIELD_TIER = "tier"
+LOG_FIELD_PROFILE = "profile"
+LOG_FIELD_ENVIRONMENT = "environment"  # the Environment dimension's value
+LOG_FIELD_RETRIES = "retries"
+LOG_FIELD_DETAIL = "detail"  # the result's message, cut at 500 characters
+LOG_FIELD_EVIDENCE = "evidence"  # only on DEGRADED, FAILED and ERROR lines that have evidence (redacted, bounded)
+LOG_FIELDS = (LOG_FIELD_KIND, LOG_FIELD_CHECK, LOG_FIELD_OUTCOME, LOG_FIELD_REASON, LOG_FIELD_DURATION_MS,
+              LOG_FIELD_RUN_ID, LOG_FIELD_TIER, LOG_FIELD_PROFILE, LOG_FIELD_ENVIRONMENT, LOG_FIELD_RETRIES,
+              LOG_FIELD_DETAIL)
 
 # Check ids are metric dimension values: stable, dotted, lower case.
 SESSION_PLATFORM = "session-platform"
@@ -141,9 +168,12 @@ def all_check_ids() -> tuple[str, ...]:
     return tuple(seen)
 
 
-# CheckDegraded and CheckRetried are emitted only when they happen (value 1): CloudWatch bills a custom metric
-# per hour in which it receives data, so sparse metrics cost next to nothing while keeping their names.
-SPARSE_PER_CHECK_METRICS = (CHECK_DEGRADED, CHECK_RETRIED)
+# Emitted only when they happen (value 1, or a count > 0): CloudWatch bills a custom metric per hour in which it
+# receives data, so sparse metrics cost nothing on a healthy platform while keeping their names.
+SPARSE_PER_CHECK_METRICS = (CHECK_FAILED, CHECK_DEGRADED, CHECK_RETRIED)
+SPARSE_PER_RUN_METRICS = (CHECKS_FAILED, CANARY_ERRORS)
+# Per run, on every run: the heartbeat and the run's own cost and duration.
+ALWAYS_ON_PER_RUN_METRICS = (RUN_PASSED, RUN_DURATION, ESTIMATED_RUN_COST)
 # Tier of each check id that is not a probe (the rest are probes).
 NON_PROBE_TIERS: dict[str, str] = {
     "session.lifecycle": "journey",
@@ -153,17 +183,37 @@ NON_PROBE_TIERS: dict[str, str] = {
 }
 
 
-def custom_metric_count(profile: str, tiers: tuple[str, ...] = ("probe", "journey")) -> int:
-    """Distinct always-on custom metrics one environment emits for a profile and its scheduled tiers.
+def always_on_metrics(check_ids: Iterable[str], *, sweeper: bool) -> tuple[str, ...]:
+    """The custom metrics an environment running ``check_ids`` on schedule emits on every run, one entry each.
 
-    Each is billed monthly (``harness.cost``); the sparse per-check metrics are not counted.
+    The set is fixed whatever the catalogue: the per-run metrics, ``CheckDuration`` of the latency SLIs only, the
+    journey's key latencies and the sweeper's ``LeakedSessions``. ``ContainerReadyLatency`` is one entry: each
+    journey run emits it with ``StartType`` cold or warm, never both, so the pair is billed as one metric.
+    Everything else (``SPARSE_PER_CHECK_METRICS``, ``SPARSE_PER_RUN_METRICS``) costs only in the hours it happens.
     """
-    checks = [c for c in CHECK_IDS_BY_PROFILE[profile] if NON_PROBE_TIERS.get(c, "probe") in tiers]
-    per_check = (len(PER_CHECK_METRICS) - len(SPARSE_PER_CHECK_METRICS)) * len(checks)
-    per_run = len(PER_RUN_METRICS)
-    # Key latencies exist only for session.lifecycle: three plain, ContainerReady twice (cold, warm).
-    key = (len(KEY_LATENCY_METRICS) + 1) if "session.lifecycle" in checks else 0
-    return per_check + per_run + key
+    ids = list(dict.fromkeys(check_ids))
+    names = list(ALWAYS_ON_PER_RUN_METRICS)
+    names += [f"{CHECK_DURATION}[{c}]" for c in ids if c in LATENCY_SLI_CHECKS]
+    if "session.lifecycle" in ids:
+        names += [f"{name}[session.lifecycle]" for name in KEY_LATENCY_METRICS]
+    if sweeper:
+        names.append(LEAKED_SESSIONS)
+    return tuple(names)
+
+
+def scheduled_check_ids(profile: str, tiers: tuple[str, ...] = ("probe", "journey")) -> tuple[str, ...]:
+    """The profile's check ids whose tier is scheduled."""
+    return tuple(c for c in CHECK_IDS_BY_PROFILE[profile] if NON_PROBE_TIERS.get(c, "probe") in tiers)
+
+
+def custom_metric_count(profile: str, tiers: tuple[str, ...] = ("probe", "journey")) -> int:
+    """Always-on custom metrics one environment emits for a profile and its scheduled tiers (at most 12).
+
+    Each is billed every month (``harness.cost_report``); the sparse metrics are billed per hour they occur and are
+    not counted. The sweeper runs whenever a scheduled tier creates sessions (as the CDK app deploys it).
+    """
+    sweeper = bool({"journey", "destructive"} & set(tiers))
+    return len(always_on_metrics(scheduled_check_ids(profile, tiers), sweeper=sweeper))
 
 
 # The exact dimension sets each EMF blob carries (Powertools adds ``service``). Alarms built by infra/ must use

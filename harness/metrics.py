@@ -1,7 +1,28 @@
-"""The datapoints a run report becomes (DESIGN §6), independent of how they are shipped.
+"""The datapoints a run report becomes (DESIGN §6, contract v2), independent of how they are shipped.
 
 The Lambda handler emits them as EMF through Powertools; ``canary run --publish`` sends them with
 PutMetricData. One function decides what is emitted, so both paths match the alarms exactly.
+
+Contract v2 pays for signal, not for silence: CloudWatch bills a custom metric for each hour in which it receives
+data, so outcome metrics are sparse (sent only when the thing happened) and a healthy run sends no per-check
+outcome at all. What each outcome emits:
+
+- FAILED: ``CheckFailed`` = 1 (the per-check alarms' metric) and counts in ``ChecksFailed``;
+- DEGRADED: ``CheckDegraded`` = 1; PASSED: no outcome metric;
+- ERROR: counts in ``CanaryErrors`` (the canary is at fault, never the platform);
+- INCOMPLETE: counts in ``CanaryErrors`` too: the run's deadline cut the check off, so the canary could not
+  judge the target, and a check that stays INCOMPLETE run after run must still reach an alarm (the canary-broken
+  one, M of N on ``CanaryErrors``). A target that hangs is FAILED ``http_timeout`` by its own step bound, so what
+  is left INCOMPLETE is the canary's budget problem;
+- SKIPPED: nothing.
+``CheckRetried`` = 1 whenever a judged check retried; ``CheckDuration`` only for ``contract.LATENCY_SLI_CHECKS``
+(never SKIPPED or INCOMPLETE: that duration is where the deadline cut it). Per run, always ``RunPassed`` (the
+heartbeat), ``RunDuration`` and ``EstimatedRunCostUSD``.
+
+Inside a maintenance window the platform's verdicts are reported but not paged: no ``CheckFailed`` and no
+``ChecksFailed`` (the per-check alarms treat the gap as not breaching), no INCOMPLETE in ``CanaryErrors`` (a
+platform under maintenance may hang); ``RunPassed`` is still emitted so the heartbeat keeps watching the canary,
+and ERROR still counts, because the canary's own faults do not depend on the platform's window.
 """
 
 from __future__ import annotations
@@ -25,17 +46,11 @@ class Datapoint:
 def _check_points(environment: str, result: CheckResult, maintenance: bool) -> list[Datapoint]:
     dims = contract.check_dimensions(environment, result.id)
     points: list[Datapoint] = []
-    judged = result.outcome in (Outcome.PASSED, Outcome.DEGRADED, Outcome.FAILED)
-    # ERROR/SKIPPED/INCOMPLETE say nothing about the target: no CheckPassed (ERROR counts in CanaryErrors).
-    # During maintenance no CheckPassed at all: the per-check alarms treat missing data as not breaching.
-    if judged and not maintenance:
-        points.append(Datapoint(contract.CHECK_PASSED, contract.UNIT_COUNT, 1.0 if result.outcome.passed else 0.0,
-                                dims))
-    # An INCOMPLETE check's duration is where the deadline cut it, not how long the target took.
-    if result.outcome not in (Outcome.SKIPPED, Outcome.INCOMPLETE):
+    if result.outcome is Outcome.FAILED and not maintenance:
+        points.append(Datapoint(contract.CHECK_FAILED, contract.UNIT_COUNT, 1.0, dims))
+    if result.id in contract.LATENCY_SLI_CHECKS and result.outcome not in (Outcome.SKIPPED, Outcome.INCOMPLETE):
         points.append(Datapoint(contract.CHECK_DURATION, contract.UNIT_MS, float(result.duration_ms), dims))
-    # Sparse: emitted only when they happen (see contract.SPARSE_PER_CHECK_METRICS).
-    if judged and result.outcome is Outcome.DEGRADED:
+    if result.outcome is Outcome.DEGRADED:
         points.append(Datapoint(contract.CHECK_DEGRADED, contract.UNIT_COUNT, 1.0, dims))
     if result.retries and result.outcome is not Outcome.SKIPPED:
         points.append(Datapoint(contract.CHECK_RETRIED, contract.UNIT_COUNT, 1.0, dims))
@@ -52,17 +67,28 @@ def _check_points(environment: str, result: CheckResult, maintenance: bool) -> l
     return points
 
 
+def canary_error_count(report: RunReport) -> int:
+    """Checks the canary could not judge through its own fault: ERROR, and INCOMPLETE outside maintenance."""
+    outcomes = [r.outcome for r in report.checks]
+    incomplete = 0 if report.maintenance else outcomes.count(Outcome.INCOMPLETE)
+    return outcomes.count(Outcome.ERROR) + incomplete
+
+
 def report_datapoints(report: RunReport, *, leaked_sessions: int | None = None) -> list[Datapoint]:
-    """Every datapoint for one run: per check, key latencies, then per run."""
+    """Every datapoint for one run: per check, key latencies, then per run (sparse ones only when non-zero)."""
     points: list[Datapoint] = []
     for result in report.checks:
         points.extend(_check_points(report.environment, result, report.maintenance))
     run_dims = contract.run_dimensions(report.environment)
-    outcomes = [r.outcome for r in report.checks]
+    points.append(Datapoint(contract.RUN_PASSED, contract.UNIT_COUNT, 1.0 if report.outcome.passed else 0.0,
+                            run_dims))
+    failed = 0 if report.maintenance else sum(1 for r in report.checks if r.outcome is Outcome.FAILED)
+    if failed:
+        points.append(Datapoint(contract.CHECKS_FAILED, contract.UNIT_COUNT, float(failed), run_dims))
+    errors = canary_error_count(report)
+    if errors:
+        points.append(Datapoint(contract.CANARY_ERRORS, contract.UNIT_COUNT, float(errors), run_dims))
     points.extend([
-        Datapoint(contract.RUN_PASSED, contract.UNIT_COUNT, 1.0 if report.outcome.passed else 0.0, run_dims),
-        Datapoint(contract.CHECKS_FAILED, contract.UNIT_COUNT, float(outcomes.count(Outcome.FAILED)), run_dims),
-        Datapoint(contract.CANARY_ERRORS, contract.UNIT_COUNT, float(outcomes.count(Outcome.ERROR)), run_dims),
         Datapoint(contract.RUN_DURATION, contract.UNIT_MS, float(report.duration_ms), run_dims),
         Datapoint(contract.ESTIMATED_RUN_COST, contract.UNIT_NONE, float(report.estimated_cost_usd), run_dims),
     ])

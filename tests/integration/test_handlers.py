@@ -127,27 +127,35 @@ def test_a_passing_run_emits_exactly_the_contract_metrics(sandbox: Any, canary_e
     assert set(checks) == {i for i in contract.CHECK_IDS_BY_PROFILE["session-platform"]
                            if contract.NON_PROBE_TIERS.get(i, "probe") == "probe"}
     assert {c["outcome"] for c in checks.values()} == {"PASSED"}
-    # AND the EMF is one line per check plus the run line, each with exactly the contract's dimensions
+    # AND the EMF carries no per-check outcome (contract v2: sparse): one line per latency-SLI check with its
+    # duration only, plus the run line, each with exactly the contract's dimensions
     views = emf(capsys.readouterr().out)
-    assert len(views) == len(checks) + 1
-    for check_id, check in checks.items():
+    slis = sorted(set(checks) & contract.LATENCY_SLI_CHECKS)
+    assert slis and len(views) == len(slis) + 1
+    for check_id in slis:
         (values,) = [v for d, v in views if d == contract.check_dimensions("sandbox", check_id)]
-        assert values == {"CheckPassed": ("Count", 1.0), "CheckDuration": ("Milliseconds", check["duration_ms"])}
+        assert values == {"CheckDuration": ("Milliseconds", checks[check_id]["duration_ms"])}
     run_dims, run = views[-1]
     assert run_dims == {"Environment": "sandbox", **SERVICE} == contract.run_dimensions("sandbox")
     assert run.pop("EstimatedRunCostUSD") == ("None", pytest.approx(response["estimated_cost_usd"], abs=1e-6))
-    assert run == {"RunPassed": ("Count", 1.0), "ChecksFailed": ("Count", 0.0), "CanaryErrors": ("Count", 0.0),
-                   "RunDuration": ("Milliseconds", response["duration_ms"])}
-    # AND one structured log line per check, correlated by the run id
-    lines = [line for line in log_lines(caplog) if "check" in line]
+    assert run == {"RunPassed": ("Count", 1.0), "RunDuration": ("Milliseconds", response["duration_ms"])}
+    # AND one structured log line per check with the contract's field names (the dashboard's Logs Insights reads them)
+    lines = [line for line in log_lines(caplog)
+             if line.get(contract.LOG_FIELD_KIND) == contract.LOG_KIND_CHECK_RESULT]
     assert sorted(line["check"] for line in lines) == sorted(checks)
-    assert {line["correlation_id"] for line in lines} == {response["run_id"]}
-    assert all(line["outcome"] == "PASSED" and line["duration_ms"] == checks[line["check"]]["duration_ms"]
-               for line in lines)
+    for line in lines:
+        check = checks[line[contract.LOG_FIELD_CHECK]]
+        assert set(contract.LOG_FIELDS) <= set(line), set(contract.LOG_FIELDS) - set(line)
+        assert {field: line[field] for field in contract.LOG_FIELDS} == {
+            "kind": "check_result", "check": check["id"], "outcome": "PASSED", "reason": contract.LOG_NO_REASON,
+            "duration_ms": check["duration_ms"], "run_id": response["run_id"], "tier": "probe",
+            "profile": "session-platform", "environment": "sandbox", "retries": check["retries"],
+            "detail": check["message"][:500]}
+        assert line["correlation_id"] == response["run_id"]
 
 
-def test_a_failing_run_counts_failed_checks_and_reports_check_passed_zero(sandbox: Any, canary_env: dict[str, str],
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failing_run_emits_check_failed_for_each_failed_check(sandbox: Any, canary_env: dict[str, str],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN Hermes answers 500
     sandbox.faults.enable("hermes_5xx")
     response = canary(canary_env)({}, LambdaContext())
@@ -158,16 +166,21 @@ def test_a_failing_run_counts_failed_checks_and_reports_check_passed_zero(sandbo
     failed = sorted(i for i, c in checks.items() if c["outcome"] == "FAILED")
     views = emf(capsys.readouterr().out)
     by_check = {d.get("Check"): v for d, v in views if "Check" in d}
+    # AND each FAILED check sent CheckFailed=1 under exactly the dimensions its alarm watches; nothing else did
+    assert sorted(c for c, v in by_check.items() if "CheckFailed" in v) == failed
     for check_id in failed:
-        assert by_check[check_id]["CheckPassed"] == ("Count", 0.0)
-        assert by_check[check_id]["CheckDuration"] == ("Milliseconds", checks[check_id]["duration_ms"])
-    assert by_check["aws.credentials"]["CheckPassed"] == ("Count", 1.0)
+        dims = next(d for d, v in views if d.get("Check") == check_id)
+        assert dims == contract.check_dimensions("sandbox", check_id)
+        assert by_check[check_id]["CheckFailed"] == ("Count", 1.0)
+    assert by_check["http.hermes_health"]["CheckDuration"] == (
+        "Milliseconds", checks["http.hermes_health"]["duration_ms"])
+    assert "aws.credentials" not in by_check  # PASSED and not a latency SLI: nothing to pay for
     run = views[-1][1]
-    assert (run["RunPassed"], run["ChecksFailed"], run["CanaryErrors"]) == (
-        ("Count", 0.0), ("Count", float(len(failed))), ("Count", 0.0))
+    assert (run["RunPassed"], run["ChecksFailed"]) == (("Count", 0.0), ("Count", float(len(failed))))
+    assert "CanaryErrors" not in run
 
 
-def test_a_canary_error_is_counted_in_canary_errors_never_in_check_passed(sandbox: Any, canary_env: dict[str, str],
+def test_a_canary_error_is_counted_in_canary_errors_never_in_check_failed(sandbox: Any, canary_env: dict[str, str],
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN every AWS call answers ExpiredToken (the canary's credentials, not the platform)
     sandbox.faults.enable("credentials_expired")
@@ -176,13 +189,14 @@ def test_a_canary_error_is_counted_in_canary_errors_never_in_check_passed(sandbo
     assert (checks["aws.credentials"]["outcome"], response["outcome"]) == ("ERROR", "ERROR")
     views = emf(capsys.readouterr().out)
     by_check = {d["Check"]: v for d, v in views if "Check" in d}
-    assert by_check["aws.credentials"] == {"CheckDuration": ("Milliseconds", checks["aws.credentials"]["duration_ms"])}
+    assert "aws.credentials" not in by_check  # ERROR is not the target's verdict, and not a latency SLI
     skipped = [i for i, c in checks.items() if c["outcome"] == "SKIPPED"]
     assert skipped and not set(skipped) & set(by_check)  # dependents SKIPPED: no metric at all
-    assert not [v for v in by_check.values() if v.get("CheckPassed") == ("Count", 0.0)]
+    assert not [v for v in by_check.values() if "CheckFailed" in v]
     run = views[-1][1]
-    assert (run["RunPassed"], run["ChecksFailed"], run["CanaryErrors"]) == (
-        ("Count", 0.0), ("Count", 0.0), ("Count", 1.0))
+    errors = sum(1 for c in checks.values() if c["outcome"] in ("ERROR", "INCOMPLETE"))
+    assert (run["RunPassed"], run["CanaryErrors"]) == (("Count", 0.0), ("Count", float(errors)))
+    assert errors >= 1 and "ChecksFailed" not in run
 
 
 def test_a_scheduled_envelope_runs_the_configured_selection(sandbox: Any, canary_env: dict[str, str]) -> None:
@@ -296,14 +310,16 @@ def test_too_little_time_ends_incomplete_on_time_with_metrics_flushed(monkeypatc
         "INCOMPLETE", "deadline"), summary
     assert checks["config.valid"]["outcome"] == "PASSED", summary
     assert response["outcome"] == "INCOMPLETE" and slow.requests, summary  # the STS call really was in flight
-    # AND the metrics were still flushed: the run line says not passed, the incomplete check has no CheckPassed
+    # AND the metrics were still flushed: the run line says not passed, and the check the canary could not judge in
+    # time counts in CanaryErrors (the canary-broken alarm), never as a platform failure
     views = emf(capsys.readouterr().out)
     run = views[-1][1]
+    incomplete = sum(1 for c in checks.values() if c["outcome"] == "INCOMPLETE")
     assert (views[-1][0], run["RunPassed"], run["CanaryErrors"]) == (
-        contract.run_dimensions("test"), ("Count", 0.0), ("Count", 0.0))
-    by_check = {d["Check"]: v for d, v in views if "Check" in d}
-    assert "aws.credentials" not in by_check  # INCOMPLETE: the deadline set its duration, so nothing is emitted
-    assert by_check["config.valid"]["CheckPassed"] == ("Count", 1.0)
+        contract.run_dimensions("test"), ("Count", 0.0), ("Count", float(incomplete)))
+    assert "ChecksFailed" not in run
+    # INCOMPLETE: the deadline set its duration, so nothing per check; PASSED non-SLI checks send nothing either
+    assert not [d for d, _ in views if "Check" in d]
 
 
 def test_a_journey_out_of_time_is_incomplete_its_session_cleaned_up_and_metrics_flushed(
@@ -323,12 +339,14 @@ def test_a_journey_out_of_time_is_incomplete_its_session_cleaned_up_and_metrics_
     # AND nothing synthetic is left in the sessions table (no session, no run lock); the real user's item stays
     items = sandbox.control.client("dynamodb").scan(TableName=sandbox.resources.sessions_table)["Items"]
     assert items and not [i for i in items if i["userId"]["S"].startswith("TEST_")]
-    # AND the metrics were flushed: no CheckPassed for an incomplete journey, the run not passed
+    # AND the metrics were flushed: no CheckFailed or CheckDuration for an incomplete journey, the run not passed,
+    # and the journey counted in CanaryErrors so that consecutive incomplete runs reach the canary-broken alarm
     views = emf(capsys.readouterr().out)
     by_check = {d["Check"]: v for d, v in views if d.get("Check") == "session.lifecycle" and "StartType" not in d}
     journey_metrics = by_check.get("session.lifecycle", {})
-    assert "CheckPassed" not in journey_metrics and "CheckDuration" not in journey_metrics
-    assert views[-1] == (contract.run_dimensions("sandbox"), {**views[-1][1], "RunPassed": ("Count", 0.0)})
+    assert "CheckFailed" not in journey_metrics and "CheckDuration" not in journey_metrics
+    assert views[-1] == (contract.run_dimensions("sandbox"), {**views[-1][1], "RunPassed": ("Count", 0.0),
+                                                              "CanaryErrors": ("Count", 1.0)})
 
 
 # --- secrets ------------------------------------------------------------------------------------------------

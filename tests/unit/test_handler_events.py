@@ -158,9 +158,11 @@ def test_invalid_sweep_events(event: Any, field: str) -> None:
 
 def test_each_outcome_emits_exactly_its_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     run = report(
-        result("aws.credentials", Outcome.PASSED, duration_ms=80),
+        result("http.routing", Outcome.PASSED, duration_ms=80),
+        result("aws.credentials", Outcome.PASSED, duration_ms=30),
         result("ecs.services", Outcome.DEGRADED, reason=Reason.DEPLOYING, duration_ms=900, retries=1),
         result("http.hermes_health", Outcome.FAILED, reason=Reason.HTTP_5XX, duration_ms=250),
+        result("ecs.cluster", Outcome.FAILED, reason=Reason.RESOURCE_MISSING, duration_ms=60),
         result("dynamodb.sessions_table", Outcome.ERROR, reason=Reason.ACCESS_DENIED, duration_ms=40),
         result("alb.targets", Outcome.SKIPPED, reason=Reason.DEPENDENCY_FAILED, duration_ms=0),
         result("latency.baseline", Outcome.INCOMPLETE, reason=Reason.DEADLINE, duration_ms=3000),
@@ -173,21 +175,39 @@ def test_each_outcome_emits_exactly_its_metrics(capsys: pytest.CaptureFixture[st
         (values,) = [v for d, v in views if d == {"Environment": "staging", "Check": check_id, **SERVICE}]
         return values
 
-    assert check("aws.credentials") == {"CheckPassed": ("Count", 1.0), "CheckDuration": ("Milliseconds", 80.0)}
+    # PASSED: no outcome metric; a latency SLI keeps its duration, the others send nothing at all.
+    assert check("http.routing") == {"CheckDuration": ("Milliseconds", 80.0)}
     # CheckDegraded and CheckRetried are sparse: sent only when they happen (contract.SPARSE_PER_CHECK_METRICS).
-    assert check("ecs.services") == {"CheckPassed": ("Count", 1.0), "CheckDuration": ("Milliseconds", 900.0),
-                                     "CheckDegraded": ("Count", 1.0), "CheckRetried": ("Count", 1.0)}
-    assert check("http.hermes_health") == {"CheckPassed": ("Count", 0.0),
-                                           "CheckDuration": ("Milliseconds", 250.0)}
-    # ERROR is the canary's fault: counted in CanaryErrors, never as a failed CheckPassed.
-    assert check("dynamodb.sessions_table") == {"CheckDuration": ("Milliseconds", 40.0)}
-    # SKIPPED and INCOMPLETE say nothing about the target (an INCOMPLETE duration is where the deadline cut it).
-    assert not [d for d, _ in views if d.get("Check") in ("alb.targets", "latency.baseline")]
+    assert check("ecs.services") == {"CheckDegraded": ("Count", 1.0), "CheckRetried": ("Count", 1.0)}
+    assert check("http.hermes_health") == {"CheckFailed": ("Count", 1.0), "CheckDuration": ("Milliseconds", 250.0)}
+    assert check("ecs.cluster") == {"CheckFailed": ("Count", 1.0)}
+    # ERROR is the canary's fault, INCOMPLETE the canary's deadline: both count in CanaryErrors, never CheckFailed.
+    # SKIPPED says nothing about the target; PASSED non-SLI checks cost nothing.
+    assert not [d for d, _ in views if d.get("Check") in ("aws.credentials", "dynamodb.sessions_table",
+                                                          "alb.targets", "latency.baseline")]
     run_dims, run_values = views[-1]
     assert run_dims == {"Environment": "staging", **SERVICE}
-    assert run_values == {"RunPassed": ("Count", 0.0), "ChecksFailed": ("Count", 1.0), "CanaryErrors": ("Count", 1.0),
+    assert run_values == {"RunPassed": ("Count", 0.0), "ChecksFailed": ("Count", 2.0), "CanaryErrors": ("Count", 2.0),
                           "RunDuration": ("Milliseconds", 4321.0), "EstimatedRunCostUSD": ("None", 0.000123)}
     assert all(line["run_id"] == "run-20261125T180000Z-abcdef12" for line in lines)
+
+
+def test_a_healthy_run_emits_no_per_check_outcome_metric(capsys: pytest.CaptureFixture[str]) -> None:
+    ids = contract.scheduled_check_ids(contract.SESSION_PLATFORM, ("probe",))
+    metrics.emit(metrics.report_blobs(report(*(result(i, Outcome.PASSED) for i in ids))))
+    views = [blob_view(line) for line in emf_lines(capsys.readouterr().out)]
+    per_check = {d["Check"]: v for d, v in views if "Check" in d}
+    assert set(per_check) == set(ids) & contract.LATENCY_SLI_CHECKS
+    assert all(v == {"CheckDuration": ("Milliseconds", 120.0)} for v in per_check.values())
+    assert views[-1] == (contract.run_dimensions("staging"), {"RunPassed": ("Count", 1.0), "RunDuration": (
+        "Milliseconds", 4321.0), "EstimatedRunCostUSD": ("None", 0.000123)})
+
+
+def test_a_failed_check_emits_checkfailed_with_the_alarms_exact_dimensions(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    metrics.emit(metrics.report_blobs(report(result("alb.targets", Outcome.FAILED, reason=Reason.UNHEALTHY_TARGETS))))
+    views = [blob_view(line) for line in emf_lines(capsys.readouterr().out)]
+    assert views[0] == (contract.check_dimensions("staging", "alb.targets"), {"CheckFailed": ("Count", 1.0)})
 
 
 def test_key_latencies_ride_with_the_check_and_container_ready_splits_by_start_type(
@@ -198,7 +218,7 @@ def test_key_latencies_ride_with_the_check_and_container_ready_splits_by_start_t
     metrics.emit(metrics.report_blobs(report(journey)))
     views = [blob_view(line) for line in emf_lines(capsys.readouterr().out)]
     assert views[0] == ({"Environment": "staging", "Check": "session.lifecycle", **SERVICE}, {
-        "CheckPassed": ("Count", 1.0), "CheckDuration": ("Milliseconds", 41000.0),
+        "CheckDuration": ("Milliseconds", 41000.0),
         "SessionActivateLatency": ("Milliseconds", 850.0),
         "PreviewLatency": ("Milliseconds", 420.0), "WebSocketConnectLatency": ("Milliseconds", 95.5)})
     assert views[1] == ({"Environment": "staging", "Check": "session.lifecycle", **SERVICE, "StartType": "cold"},
@@ -206,13 +226,13 @@ def test_key_latencies_ride_with_the_check_and_container_ready_splits_by_start_t
     assert views[1][0] == contract.container_ready_dimensions("staging", "cold")
 
 
-def test_maintenance_withholds_check_passed_but_keeps_the_heartbeat(capsys: pytest.CaptureFixture[str]) -> None:
+def test_maintenance_withholds_check_failed_but_keeps_the_heartbeat(capsys: pytest.CaptureFixture[str]) -> None:
     run = report(result("http.hermes_health", Outcome.FAILED, reason=Reason.HTTP_5XX),
                  result("ecs.services", Outcome.DEGRADED, reason=Reason.DEPLOYING),
                  result("aws.credentials", Outcome.PASSED), maintenance=True)
     metrics.emit(metrics.report_blobs(run))
     views = [blob_view(line) for line in emf_lines(capsys.readouterr().out)]
-    assert not [v for _, v in views if "CheckPassed" in v]
+    assert not [v for _, v in views if "CheckFailed" in v or "ChecksFailed" in v]
     assert views[-1][1]["RunPassed"] == ("Count", 0.0)
     assert {name for _, v in views[:-1] for name in v} == {"CheckDuration", "CheckDegraded"}
 
@@ -221,9 +241,9 @@ def test_dimension_sets_are_the_contracts_whatever_the_powertools_environment(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "something-else")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Other/Namespace")
-    metrics.emit(metrics.report_blobs(report(result("aws.credentials", Outcome.PASSED))))
+    metrics.emit(metrics.report_blobs(report(result("http.routing", Outcome.PASSED))))
     lines = emf_lines(capsys.readouterr().out)
-    assert [blob_view(line)[0] for line in lines] == [contract.check_dimensions("staging", "aws.credentials"),
+    assert [blob_view(line)[0] for line in lines] == [contract.check_dimensions("staging", "http.routing"),
                                                       contract.run_dimensions("staging")]
 
 
@@ -237,9 +257,8 @@ def test_sweeper_and_config_error_blobs(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize("profile", contract.PROFILES)
 def test_the_always_on_metric_count_is_the_contracts(profile: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Every always-on (metric, dimension set) the probe and journey schedules emit, counted: the README budget."""
-    ids = [i for i in contract.CHECK_IDS_BY_PROFILE[profile]
-           if contract.NON_PROBE_TIERS.get(i, "probe") != "destructive"]
+    """Every (metric, dimension set) a healthy month of probe and journey runs emits through EMF, counted."""
+    ids = contract.scheduled_check_ids(profile)
     latencies = {name: 10.0 for name in contract.KEY_LATENCY_METRICS}
     for start_type in ("cold", "warm"):
         checks = [result(i, Outcome.PASSED, start_type=start_type,
@@ -248,13 +267,14 @@ def test_the_always_on_metric_count_is_the_contracts(profile: str, capsys: pytes
     metrics.emit(metrics.sweep_blobs("staging", leaked=0, run_id="run-x"))
     distinct = {(name, tuple(sorted(dims.items())))
                 for dims, values in map(blob_view, emf_lines(capsys.readouterr().out)) for name in values}
-    assert len(distinct) == contract.custom_metric_count(profile)
+    # ContainerReadyLatency appears under both StartTypes over the month, one per run: billed as one metric.
+    start_type_pair = 1 if profile == contract.SESSION_PLATFORM else 0
+    assert len(distinct) - start_type_pair == contract.custom_metric_count(profile) <= 12
     key_latencies = contract.KEY_LATENCY_METRICS if profile == contract.SESSION_PLATFORM else {}
     assert {name for name, _ in distinct} == {
-        "CheckPassed", "CheckDuration", "RunPassed", "ChecksFailed", "CanaryErrors", "RunDuration",
-        "EstimatedRunCostUSD", "LeakedSessions", *key_latencies}
+        "CheckDuration", "RunPassed", "RunDuration", "EstimatedRunCostUSD", "LeakedSessions", *key_latencies}
     assert (contract.custom_metric_count(contract.SESSION_PLATFORM),
-            contract.custom_metric_count(contract.QUEUE_PLATFORM)) == (39, 22)
+            contract.custom_metric_count(contract.QUEUE_PLATFORM)) == (12, 6)
 
 
 # --- logs and traces ----------------------------------------------------------------------------------------
