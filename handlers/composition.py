@@ -24,6 +24,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from harness import contract
 from harness.config import CanaryConfig, load_config
 from harness.errors import ConfigError
+from harness.hermes_token import TOKEN_SECRET_ENV, hermes_token
 from harness.model import CheckResult, Outcome
 from harness.redact import Redactor
 
@@ -34,7 +35,6 @@ SECRET_MAX_AGE_S = 300
 # Kept back from the Lambda's remaining time for the metric flush and the response (the runner keeps its own
 # cleanup reserve inside what is left).
 FLUSH_RESERVE_S = 3.0
-TOKEN_SECRET_ENV = "HERMES_API_TOKEN_SECRET"
 _MAX_EVIDENCE_CHARS = 4000
 
 
@@ -183,10 +183,9 @@ class LambdaApp:
         except GetParameterError as exc:
             raise ConfigError(f"{TOKEN_SECRET_ENV}: cannot read secret {name!r}: {_cause(exc)}",
                               field="hermes_api_token_secret", env_var=TOKEN_SECRET_ENV) from exc
-        token = value.decode() if isinstance(value, bytes) else str(value or "")
-        if not token.strip():
-            raise ConfigError(f"{TOKEN_SECRET_ENV}: secret {name!r} is empty", field="hermes_api_token_secret",
-                              env_var=TOKEN_SECRET_ENV)
+        if isinstance(value, str):
+            LOG_REDACTOR.register(value.strip())  # masked from now on, even if it proves unusable below
+        token = hermes_token(value, name)  # stripped; ConfigError naming the variable if empty or not header-safe
         LOG_REDACTOR.register(token)
         return token
 

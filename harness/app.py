@@ -15,6 +15,7 @@ from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
 from harness.cost import CostModel
+from harness.hermes_token import hermes_token
 from harness.http import HttpClient
 from harness.redact import Redactor
 from harness.runner import ResultListener, RunLock, Runner
@@ -58,6 +59,7 @@ def _default_lock(config: CanaryConfig, aws: AwsClients) -> RunLock | None:
 
 
 def read_secret(aws: AwsClients, secret_id: str) -> str:
-    """The secret's string value (local runs; the Lambda reads it through Powertools parameters, cached)."""
+    """The Hermes token stored in ``secret_id``, stripped and checked fit for a header (local runs; the Lambda
+    reads it through Powertools parameters, cached). ConfigError naming HERMES_API_TOKEN_SECRET if unusable."""
     value = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
-    return str(value.get("SecretString") or "")
+    return hermes_token(value.get("SecretString", value.get("SecretBinary")), secret_id)

@@ -108,3 +108,81 @@ def test_the_cli_reads_the_token_from_secrets_manager_and_writes_it_nowhere(sand
         assert token.encode() not in call.body and token not in call.path, call.action
     datapoints = sandbox.control.client("cloudwatch").list_metrics(Namespace="Webordinary/Canary")["Metrics"]
     assert datapoints and token not in json.dumps(datapoints)
+
+
+# --- issue 14.4: the secret's surrounding whitespace is not the platform's fault --------------------------------
+
+
+def _run_cli(sandbox: Any, hermes: EchoingHermes, secret_name: str, tmp_path: Path,
+             checks: str = "http.hermes_health") -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+    env = {**os.environ, **sandbox.environment(), "HERMES_API_TOKEN_SECRET": secret_name, "HERMES_URL": hermes.url,
+           "CANARY_CONFIRM_PAUSE_S": "0.1"}
+    report = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "run", "--checks", checks, "--json", str(report)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return proc, json.loads(report.read_text(encoding="utf-8")) if report.exists() else None
+
+
+@pytest.mark.parametrize("stored", ["{token}\n", "{token}\r\n", "  {token}\t\n"])
+def test_the_cli_strips_the_whitespace_around_a_stored_token(sandbox: Any, hermes: EchoingHermes, tmp_path: Path,
+                                                             stored: str) -> None:
+    # GIVEN a token saved with a trailing newline (echo token > file; put-secret-value file://file)
+    token = f"hermes-{uuid.uuid4().hex}"
+    name = f"webordinary/hermes-api-token-{uuid.uuid4().hex[:8]}"
+    sandbox.control.client("secretsmanager").create_secret(Name=name, SecretString=stored.format(token=token))
+    # WHEN the CLI probes Hermes (which answers 502)
+    proc, report = _run_cli(sandbox, hermes, name, tmp_path)
+    # THEN the bare token reached Hermes, and the verdict is Hermes's 502, not a connection error of our making
+    assert hermes.authorizations and set(hermes.authorizations) == {f"Bearer {token}"}, proc.stderr[-2000:]
+    assert report is not None
+    (health,) = report["checks"]
+    assert (health["outcome"], health["reason"]) == ("FAILED", "http_5xx")
+    assert token not in proc.stdout + proc.stderr + json.dumps(report)
+
+
+@pytest.mark.parametrize("stored", ["", " \n\t ", "hermes-{hex}\nX-Injected: 1", "hermes-{hex}\x00", "hermès-{hex}",
+                                    "hermes-{hex}\u2028tail"])
+def test_a_stored_token_that_is_empty_or_not_header_safe_is_a_config_error_exit_64(
+        sandbox: Any, hermes: EchoingHermes, tmp_path: Path, stored: str) -> None:
+    hexpart = uuid.uuid4().hex
+    name = f"webordinary/hermes-api-token-{uuid.uuid4().hex[:8]}"
+    secrets = sandbox.control.client("secretsmanager")
+    if stored:
+        secrets.create_secret(Name=name, SecretString=stored.format(hex=hexpart))
+    else:  # a SecretString must hold at least one character: a lone newline is the nearest to empty
+        secrets.create_secret(Name=name, SecretString="\n")
+    proc, report = _run_cli(sandbox, hermes, name, tmp_path)
+    assert proc.returncode == 64, proc.stderr[-2000:]
+    assert "HERMES_API_TOKEN_SECRET" in proc.stderr and name in proc.stderr
+    assert hexpart not in proc.stdout + proc.stderr
+    assert report is None and hermes.authorizations == []  # nothing ran, nothing was sent
+
+
+def test_the_lambda_strips_the_stored_token_and_refuses_an_unusable_one(
+        sandbox: Any, hermes: EchoingHermes, fresh_powertools: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers.canary import CanaryHandler
+    from handlers.composition import build_app
+    from tests.lambda_support import LambdaContext
+
+    token = f"hermes-{uuid.uuid4().hex}"
+    secrets = sandbox.control.client("secretsmanager")
+    good, bad = (f"webordinary/hermes-api-token-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    secrets.create_secret(Name=good, SecretString=f"{token}\r\n")
+    secrets.create_secret(Name=bad, SecretString=f"{token}\x07")
+    env = {**sandbox.environment(), "HERMES_URL": hermes.url, "CANARY_CONFIRM_PAUSE_S": "0.1"}
+    for key, value in env.items():  # boto3 (Powertools' client too) reads AWS_ENDPOINT_URL from the process
+        monkeypatch.setenv(key, value)
+    responses = {}
+    for name in (good, bad):
+        app = build_app({**env, "HERMES_API_TOKEN_SECRET": name}, with_lock=False)
+        responses[name] = CanaryHandler(_factory(app))({"checks": ["http.hermes_health"]}, LambdaContext())
+    (health,) = responses[good]["checks"]
+    assert (health["outcome"], health["reason"]) == ("FAILED", "http_5xx")
+    assert set(hermes.authorizations) == {f"Bearer {token}"}
+    refused = responses[bad]
+    assert (refused["error"], refused["env_var"]) == ("config", "HERMES_API_TOKEN_SECRET")
+    assert token not in json.dumps(responses)
+
+
+def _factory(app: Any) -> Any:
+    return lambda: app

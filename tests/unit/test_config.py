@@ -484,3 +484,31 @@ def test_the_cli_refuses_a_broken_ca_bundle_with_exit_64_before_anything_runs(tm
     out, err = io.StringIO(), io.StringIO()
     assert main(["run", "--checks", "config.valid", "--json"], out=out, err=err) == 64
     assert "CANARY_CA_BUNDLE" in err.getvalue() and out.getvalue() == ""
+
+
+# --- issue 14.4: the Hermes token from Secrets Manager ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stored", "token"), [
+    ("tok-4f9a2c7e1b\n", "tok-4f9a2c7e1b"), ("\ttok-4f9a2c7e1b \r\n", "tok-4f9a2c7e1b"),
+    (b"tok-4f9a2c7e1b\n", "tok-4f9a2c7e1b"), ("Basic dXNlcjpwYXNz", "Basic dXNlcjpwYXNz"),
+    ("tok-4f9a2c7e1b\u00a0", "tok-4f9a2c7e1b"),
+])
+def test_the_hermes_token_is_stripped_of_surrounding_whitespace(stored: str | bytes, token: str) -> None:
+    from harness.hermes_token import hermes_token
+
+    assert hermes_token(stored, "canary/hermes") == token
+
+
+@pytest.mark.parametrize("stored", [None, "", " \n", b"", b"\xff\xfe-tok-4f9a2c7e1b", "tok-4f9a2c7e1b\nX-Evil: 1",
+                                    "tok-4f9a2c7e1b\x00", "tok-4f9a2c7e1b\x7f", "tök-4f9a2c7e1b",
+                                    "tok\u2028-4f9a2c7e1b"])
+def test_an_empty_or_header_unsafe_token_is_a_config_error_naming_the_secret_not_the_value(
+        stored: str | bytes | None) -> None:
+    from harness.hermes_token import hermes_token
+
+    with pytest.raises(ConfigError) as caught:
+        hermes_token(stored, "canary/hermes")
+    assert caught.value.env_var == "HERMES_API_TOKEN_SECRET" and caught.value.field == "hermes_api_token_secret"
+    assert str(caught.value).startswith("HERMES_API_TOKEN_SECRET: secret 'canary/hermes' ")
+    assert "4f9a2c7e1b" not in str(caught.value)
