@@ -3,10 +3,15 @@
 Unknown keys, wrong types, unknown tiers, profiles or check ids are rejected with details naming the field
 (never echoing the value); the handler then returns ``{"error": "validation", ...}`` and runs nothing. An
 EventBridge scheduled-event envelope is accepted too: its ``detail`` (``{}`` for a plain schedule) is the request.
+
+What an error says is bounded whatever the event holds (a 5 MB check id, 200,000 unknown ids): a rejected value
+is described by kind and length, at most ``MAX_LISTED`` of them are listed and at most ``MAX_DETAILS`` details
+returned, so the response and its log line stay a few kilobytes (Lambda caps a log event at 256 KB).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection, Mapping
 from typing import Any, Literal
@@ -16,6 +21,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 # Kept equal to harness.contract.TIERS / PROFILES (a unit test compares them).
 TierName = Literal["probe", "journey", "destructive"]
 ProfileName = Literal["session-platform", "queue-platform"]
+MAX_DETAILS = 20  # error details returned (and logged) for one event; the rest are counted
+MAX_LISTED = 5  # rejected values described in one detail; the rest are counted
+MAX_ITEMS = 1000  # entries in "tiers" or "checks" (there are a few dozen checks; more is junk)
+_MAX_MESSAGE = 1000
+
+
+def describe(value: Any) -> str:
+    """A value as an error may show it: its kind and size, never its content."""
+    if isinstance(value, str):
+        return f"string, {len(value)} chars"
+    if isinstance(value, bool) or value is None:
+        return "boolean" if value is not None else "null"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, Mapping):
+        return f"object, {len(value)} keys"
+    if isinstance(value, list | tuple):
+        return f"list, {len(value)} items"
+    return type(value).__name__
+
+
+def _unknown_check(value: str, known: Collection[str]) -> str:
+    """``unknown check id (string, 18 chars; did you mean 'http.hermes_health'?)``: only the known id is echoed."""
+    hint = difflib.get_close_matches(value, list(known), n=1) if len(value) <= 64 else []
+    return f"unknown check id ({describe(value)}" + (f"; did you mean {hint[0]!r}?)" if hint else ")")
 
 
 class EventInvalid(ValueError):
@@ -32,8 +62,8 @@ class CanaryRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    tiers: list[TierName] | None = Field(default=None, min_length=1)
-    checks: list[str] | None = Field(default=None, min_length=1)
+    tiers: list[TierName] | None = Field(default=None, min_length=1, max_length=MAX_ITEMS)
+    checks: list[str] | None = Field(default=None, min_length=1, max_length=MAX_ITEMS)
     profile: ProfileName | None = None
     dry_run: bool = False
     selftest: bool = False
@@ -46,8 +76,16 @@ class CanaryRequest(BaseModel):
             return value
         unknown = [c for c in value if c not in known]
         if unknown:
-            raise ValueError(f"unknown check id(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+            # An unknown id is event content (a pasted token, a megabyte of junk): described, never echoed.
+            listed = "; ".join(_unknown_check(c, known) for c in unknown[:MAX_LISTED])
+            more = f"; and {len(unknown) - MAX_LISTED} more" if len(unknown) > MAX_LISTED else ""
+            raise ValueError(f"{len(unknown)} unknown check id(s): {listed}{more}; known: {', '.join(known)}")
         return list(dict.fromkeys(value))
+
+    @field_validator("tiers")
+    @classmethod
+    def _distinct_tiers(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class SweepRequest(BaseModel):
@@ -96,11 +134,15 @@ def _field_name(part: object) -> str:
 
 def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
     details: list[dict[str, Any]] = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    for err in errors[:MAX_DETAILS]:
         field = ".".join(_field_name(p) for p in err["loc"]) or "event"
-        message = str(err["msg"]).removeprefix("Value error, ")
+        message = str(err["msg"]).removeprefix("Value error, ")[:_MAX_MESSAGE]
         # The offending value is not echoed: a pasted secret must not come back in the response or the log.
         details.append({"field": f"{prefix}{field}", "message": message})
+    if len(errors) > MAX_DETAILS:
+        details.append({"field": prefix.rstrip(".") or "event",
+                        "message": f"{len(errors) - MAX_DETAILS} more problem(s) not listed"})
     return details
 
 

@@ -23,7 +23,8 @@ json_values = st.recursive(json_scalars, lambda inner: st.one_of(
 keys = st.sampled_from(["tiers", "checks", "profile", "dry_run", "selftest", "older_than_minutes", "detail",
                         "detail-type", "source", "verbose", SECRET])
 request_like = st.dictionaries(keys, st.one_of(json_values, st.lists(st.sampled_from([*KNOWN, "probe", "journey",
-                                                                                    "bogus.check"]), max_size=3)),
+                                                                                    "bogus.check", SECRET]),
+                                                                    max_size=3)),
                                max_size=5)
 events = st.one_of(json_values, request_like)
 
@@ -35,6 +36,7 @@ def _assert_invalid_is_well_formed(exc: EventInvalid) -> None:
         assert detail["field"] and detail["message"]
     # the offending value is never echoed back (a pasted secret must not reappear in the response or logs)
     assert SECRET not in str(exc.details)
+    assert len(exc.details) <= 21 and len(str(exc.details)) < 8_000
 
 
 @settings(max_examples=400, deadline=None)

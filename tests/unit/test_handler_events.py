@@ -118,11 +118,77 @@ def test_invalid_events_name_every_offending_field(event: Any, fields: list[str]
     assert all(d["message"] for d in caught.value.details)
 
 
-def test_an_unknown_check_is_named_and_the_known_ones_listed() -> None:
+def test_an_unknown_check_is_described_not_echoed_with_the_known_ones_listed() -> None:
     with pytest.raises(EventInvalid) as caught:
         parse_canary_event({"checks": ["aws.credentials", "http.hermes_healht"]}, known_checks=KNOWN)
     (detail,) = caught.value.details
-    assert "'http.hermes_healht'" in detail["message"] and "http.hermes_health" in detail["message"]
+    assert detail["field"] == "checks"
+    assert "unknown check id (string, 18 chars; did you mean 'http.hermes_health'?)" in detail["message"]
+    assert "healht" not in detail["message"]
+    assert all(known in detail["message"] for known in KNOWN)
+
+
+# --- issue 14.8: validation never echoes values and stays small -------------------------------------------------
+
+PASTED = "hrm_live_5Jq2vX8nR4tY7wZ1aB3cD6eF9gH0kLmN"  # shaped like a real API token
+
+
+def invalid(event: Any) -> list[dict[str, Any]]:
+    with pytest.raises(EventInvalid) as caught:
+        parse_canary_event(event, known_checks=KNOWN)
+    return caught.value.details
+
+
+@pytest.mark.parametrize("event", [
+    {"checks": [PASTED]}, {"checks": ["aws.credentials", PASTED]}, {"checks": [PASTED, 7]},
+    {**SCHEDULED, "detail": {"checks": [PASTED]}}, {"tiers": [PASTED]}, {"profile": PASTED}, {PASTED: True},
+    {"checks": [f"Bearer {PASTED}"]},
+])
+def test_a_pasted_secret_never_comes_back_in_the_details(event: Any) -> None:
+    details = invalid(event)
+    assert PASTED not in json.dumps(details) and PASTED[:12] not in json.dumps(details)
+
+
+def test_unknown_ids_are_described_by_kind_and_length_and_at_most_a_few_listed() -> None:
+    (detail,) = invalid({"checks": [f"bogus.check{i:03d}" for i in range(1000)]})
+    assert detail["message"].startswith("1000 unknown check id(s): unknown check id (string, 14 chars);")
+    assert detail["message"].count("unknown check id (") == 5 and "and 995 more" in detail["message"]
+    assert "bogus" not in detail["message"]
+
+
+@pytest.mark.parametrize(("event", "field"), [
+    ({"checks": ["x" * 5_000_000]}, "checks"),
+    ({"checks": [f"{PASTED}-{i}" for i in range(200_000)]}, "checks"),
+    ({"tiers": ["smoke"] * 200_000}, "tiers"),
+    ({"checks": [{"id": PASTED}] * 999}, "checks.0"),
+    ({f"{PASTED}{i}": i for i in range(200_000)}, "<key of 42 characters>"),
+])
+def test_a_huge_event_gives_a_small_error(event: Any, field: str) -> None:
+    details = invalid(event)
+    assert details[0]["field"] == field
+    assert len(details) <= 21 and len(json.dumps(details)) < 8_000
+    assert PASTED not in json.dumps(details)
+
+
+def test_the_handler_response_and_error_log_of_a_hostile_event_are_small_and_echo_nothing(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from handlers.canary import CanaryHandler
+    from tests.lambda_support import LambdaContext
+
+    def no_app() -> LambdaApp:
+        raise AssertionError("an invalid event must not build the app")
+
+    handler = CanaryHandler(no_app)
+    events = [{"checks": [PASTED]}, {"checks": [PASTED * 120_000]}, {"checks": [PASTED] * 200_000},
+              {"checks": [f"{PASTED}{i}" for i in range(999)]}]
+    with caplog.at_level(logging.DEBUG, logger=logger.name):
+        responses = [handler(event, LambdaContext()) for event in events]
+    lines = [logger.registered_formatter.format(r) for r in caplog.records if r.name == logger.name]
+    assert len(lines) == len(events)
+    for response, line in zip(responses, lines, strict=True):
+        assert response["error"] == "validation" and response["details"][0]["field"] == "checks"
+        assert len(json.dumps(response)) < 8_000 and len(line) < 10_000
+        assert PASTED not in json.dumps(response) and PASTED not in line
 
 
 def test_rejected_values_are_never_echoed() -> None:
