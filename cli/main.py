@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     sbx.add_argument("--profile", choices=("session-platform", "queue-platform"), default="session-platform")
     sbx.add_argument("--port", type=int, default=0, help="loopback port of the local ALB (default: a free one)")
 
+    from cli import discover, doctor
+
+    doctor.add_parser(sub)
+    discover.add_parser(sub)
+
     selftest = sub.add_parser("selftest", help="drive the alert-path self-test alarm to ALARM and back")
     selftest.add_argument("--alarm-name", default=None)
     selftest.add_argument("--sandbox", action="store_true")
@@ -274,6 +279,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             return cmd_sandbox(args, out, err)
         if args.command == "selftest":
             return cmd_selftest(args, out)
+        if args.command in ("doctor", "discover"):
+            from cli import discover, doctor
+
+            try:
+                if args.command == "doctor":
+                    return doctor.cmd_doctor(args, out, err)
+                return discover.cmd_discover(args, out, err)
+            except (doctor.DoctorUsageError, discover.DiscoverUsageError) as exc:
+                raise UsageError(str(exc)) from exc
     except ConfigError as exc:
         print(f"canary: configuration error: {exc}", file=err)
         return EXIT_USAGE

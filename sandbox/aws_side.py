@@ -78,6 +78,9 @@ LISTENER_RULES: tuple[tuple[int, tuple[str, ...], str], ...] = (
     (30, ("/ws/*",), EDIT_WS_TG),
 )
 API_RULE_PRIORITY = 10
+# route_shadowed: a sloppy higher-priority rule (as the sprint-3 preview rule or sprint-5 router were) that captures
+# /hermes/* and forwards it to the Astro target group.
+SHADOW_RULE: tuple[int, tuple[str, ...], str] = (1, ("/hermes*",), EDIT_ASTRO_TG)
 
 # A platform-owned session (not TEST_-prefixed) so cleanup and the sweeper are proven to leave it alone.
 PLATFORM_SESSION = {
@@ -594,12 +597,15 @@ class AwsSandbox:
             tg.health_for = _patched_health_for(tg.health_for, mode, tg)
 
     def _render_rules(self) -> None:
-        """Every seed rule present, except /api/* while route_missing is on."""
+        """Every seed rule present, except /api/* while route_missing is on; the shadowing rule while
+        route_shadowed is."""
         elbv2 = self.client("elbv2")
         listener = self.resources.listener_arn
         present = {priority: arn for priority, _patterns, _tg, arn in self._listener_rules(with_arn=True)}
-        for priority, patterns, tg in LISTENER_RULES:
+        for priority, patterns, tg in (*LISTENER_RULES, SHADOW_RULE):
             wanted = not (priority == API_RULE_PRIORITY and self._faults.active("route_missing"))
+            if (priority, patterns, tg) == SHADOW_RULE:
+                wanted = self._faults.active("route_shadowed")
             if wanted and priority not in present:
                 elbv2.create_rule(
                     ListenerArn=listener, Priority=priority,
