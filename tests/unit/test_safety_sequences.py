@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import requests
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -55,6 +57,9 @@ PLATFORM_USERS = st.one_of(
     st.text(alphabet="abcdefgTEST_@.-", max_size=8).filter(lambda u: not u.startswith(PREFIX)),
 )
 STATUSES = ("initializing", "active", "draining", "expired")
+# Session ids a red team would plant on a synthetic item to make a request address a real session (issue 14).
+HOSTILE_SHAPES = ("{real}/deactivate?x=", "x/../{real}", "../{real}", "{real}#", "{real}?x=", "x/./../{real}",
+                  "x%2F..%2F{real}", "%2e%2e/{real}", "{real}/", "./{real}")
 
 
 def _iso(epoch: float) -> str:
@@ -115,7 +120,10 @@ class FakePlatform(HttpClient):
     def request(self, method: str, url: str, *, deadline: Deadline, timeout_s: float, json_body: Any = None,
                 headers: Any = None, allow_redirects: bool = True) -> HttpResponse:
         deadline.check(f"{method} {url}")
-        path = unquote(urlsplit(url).path)
+        # Worst case of what a server may see: the URL as requests puts it on the wire (dot segments removed),
+        # then decoded whole (as a proxy that decodes %2F would) and normalised again.
+        wire = str(requests.Request(method, url).prepare().url)
+        path = posixpath.normpath(unquote(urlsplit(wire).path))
         with self._lock:
             return self._answer(method, url, path, json_body)
 
@@ -264,6 +272,27 @@ class SafetyMachine(RuleBasedStateMachine):
         # A run that was not throttled cleans up after itself completely (unless another run held the lock).
         if throttle_after is None and result.reason is not Reason.OVERLAP:
             assert not [plain(v) for v in self.table.items.values() if run_id_of(v, PREFIX) == report.run_id]
+
+    @precondition(lambda self: bool(self.expected))
+    @rule(data=st.data(), shape=st.sampled_from(HOSTILE_SHAPES), age_s=st.sampled_from([5.0, 7200.0]),
+          sweep_now=st.booleans())
+    def hostile_synthetic_item_names_a_platform_session(self, data: st.DataObject, shape: str, age_s: float,
+                                                        sweep_now: bool) -> None:
+        """A synthetic item (its user has the prefix) whose sessionId is crafted to address a real session.
+
+        Half the time the hourly sweep follows at once, so the plant and the sweep meet in most histories.
+        """
+        real = str(plain(self.expected[data.draw(st.sampled_from(sorted(self.expected)))]).get("sessionId"))
+        values = {"sessionId": shape.format(real=real), "userId": f"{PREFIX}hostile-{self.next_id}@x.invalid",
+                  "status": "active", "clientId": self.config.test_client_id,
+                  "createdAt": _iso(self.clock() - age_s)}
+        self.next_id += 1
+        item = typed(values)
+        event(f"hostile id planted: {shape}")
+        if self.table.key_of(item) not in self.table.items:
+            self.table.add(item)
+        if sweep_now:
+            self.sweeper_runs(older_than_s=3600.0, dry_run=False, throttle_after=None)
 
     @rule(lock_too=st.booleans())
     def canary_killed_mid_journey(self, lock_too: bool) -> None:
