@@ -1,8 +1,10 @@
 """``python -m sandbox``: serve the offline platform until Ctrl-C and print the canary's environment.
 
 The ``export K=V`` lines go to stdout (``eval`` them, or let ``canary sandbox`` reuse ``serve``); everything
-else goes to stderr. Faults: ``SANDBOX_FAULTS=hermes_5xx,hermes_slow:delay_ms=800`` at boot, or the ALB's
-``/__sandbox/faults`` endpoint at run time.
+else goes to stderr. The ALB speaks HTTPS with the sandbox's own CA: ``CANARY_CA_BUNDLE`` names its certificate
+(``curl --cacert "$CANARY_CA_BUNDLE" "$WEBORDINARY_BASE_URL/"``); the admin API also answers on plain HTTP.
+Faults: ``SANDBOX_FAULTS=hermes_5xx,hermes_slow:delay_ms=800`` at boot, or the ALB's ``/__sandbox/faults``
+endpoint at run time.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def serve(sandbox: Sandbox, *, out: TextIO, err: TextIO, stop: threading.Event |
         out.flush()
         active = ", ".join(sorted(sandbox.faults.snapshot())) or "none"
         err.write(
-            f"sandbox: ALB {sandbox.base_url}  AWS {sandbox.aws_endpoint_url}  faults: {active}\n"
-            f"sandbox: faults at run time: curl {sandbox.base_url}/__sandbox/faults; Ctrl-C stops\n"
+            f"sandbox: ALB {sandbox.base_url} (CA {sandbox.ca_bundle}; plain HTTP {sandbox.http_url} redirects)"
+            f"  AWS {sandbox.aws_endpoint_url}  faults: {active}\n"
+            f"sandbox: faults at run time: curl {sandbox.http_url}/__sandbox/faults; Ctrl-C stops\n"
         )
         err.flush()
         previous = None

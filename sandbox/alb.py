@@ -6,6 +6,11 @@ changes what this server does, exactly as on AWS. What the ALB answers itself mi
 target group has no healthy target gets 503; a healthy target whose application is not listening gets 502.
 Paths are not stripped. The HMR WebSocket is upgraded on the same port (websockets' Sans-I/O protocol on the
 socket taken over from http.server), and ``/__sandbox/*`` is the fault switchboard's admin API.
+
+Like the real listeners, the main port speaks HTTPS only (a certificate from the sandbox's own CA,
+``sandbox.tls``) and a second, plain-HTTP port answers everything with a 301 to the HTTPS URL (the real port-80
+redirect rule); only the admin API answers there too, so the switchboard stays reachable while a TLS fault
+is on. The TLS faults choose the certificate presented per connection, or stall the handshake.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import io
 import json
 import logging
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -32,12 +39,17 @@ from websockets.typing import Subprotocol
 
 from sandbox.control import PlatformControl
 from sandbox.faults import FAULT_CLASSES, Faults, UnknownFault
+from sandbox.tls import EXPIRED, HEALTHY, UNKNOWN_CA, WRONG_HOST, SandboxPki, sandbox_pki
 
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/__sandbox/"
 MAX_BODY_BYTES = 1 << 20  # real ALBs accept more; nothing the canary sends comes close
 ALB_SERVER_HEADER = "awselb/2.0"
+TLS_STALL_FAULT = "tls_handshake_stall"
+_CERTIFICATE_FAULTS = (WRONG_HOST, EXPIRED, UNKNOWN_CA)  # fault name == the certificate variant it presents
+HANDSHAKE_TIMEOUT_S = 10.0  # a client that connects and sends no ClientHello is dropped after this
+STALL_LIMIT_S = 300.0  # a stalled handshake holds the connection at most this long (or until the client gives up)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -155,7 +167,9 @@ class LocalAlb:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        http_port: int = 0,
         idle_timeout_s: float = 60.0,
+        pki: SandboxPki | None = None,
     ) -> None:
         self._control = control
         self._faults = faults
@@ -164,20 +178,44 @@ class LocalAlb:
         self._reset_hook: Callable[[], None] | None = None
         self._websockets: set[_WebSocketConnection] = set()
         self._ws_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.idle_timeout_s = idle_timeout_s
         self._host = host
-        self._server = _AlbHttpServer((host, port), _AlbRequestHandler, self)
+        self.pki = pki if pki is not None else sandbox_pki()
+        self._server = _AlbHttpServer((host, port), _AlbRequestHandler, self, tls=self._tls_context)
+        try:
+            self._plain = _AlbHttpServer((host, http_port), _AlbRequestHandler, self, redirect_to=self.base_url)
+        except BaseException:
+            self._server.server_close()
+            raise
 
     # -- composition
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        """The HTTPS listener (what the canary probes)."""
+        return f"https://{self._host}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """The plain-HTTP listener: 301 to ``base_url`` for everything but the admin API."""
+        return f"http://{self._host}:{self._plain.server_address[1]}"
 
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    @property
+    def ca_bundle(self) -> str:
+        """The CA certificate that verifies ``base_url`` (the canary's ``ca_bundle``)."""
+        return self.pki.ca_bundle
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The context for the next connection, by the TLS faults active now; None = stall the handshake."""
+        if self._faults.active(TLS_STALL_FAULT):
+            return None
+        variant = next((name for name in _CERTIFICATE_FAULTS if self._faults.active(name)), HEALTHY)
+        return self.pki.server_context(variant)
 
     def mount(self, target_group_name: str, listener: Listener) -> None:
         """Put an application port behind a target group name (as ``route_for_path`` returns it)."""
@@ -194,23 +232,28 @@ class LocalAlb:
     # -- lifecycle
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-alb", daemon=True
-        )
-        self._thread.start()
+        for server, name in ((self._server, "sandbox-alb-https"), (self._plain, "sandbox-alb-http")):
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name,
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop accepting, close open WebSockets with 1001 (going away) and release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
+        """Stop accepting, close open WebSockets with 1001 (going away) and release the ports."""
+        servers = (self._server, self._plain)
+        if self._threads:
+            for server in servers:
+                server.shutdown()
+            for thread in self._threads:
+                thread.join(timeout=5)
+            self._threads = []
         for conn in self.open_websockets():
             conn.close(CloseCode.GOING_AWAY, "sandbox stopping")
-        self._server.close_connections()
-        self._server.server_close()
+        for server in servers:
+            server.close_connections()
+            server.server_close()
 
     def open_websockets(self) -> list[_WebSocketConnection]:
         with self._ws_lock:
@@ -300,6 +343,8 @@ class LocalAlb:
             services[name] = {"desired": desired, "running": running}
         state: dict[str, Any] = {
             "base_url": self.base_url,
+            "http_url": self.http_url,
+            "tls": self.pki.describe(),
             "faults": self._faults.snapshot(),
             "services": services,
             "healthy_targets": {tg: self._control.healthy_target_count(tg) for tg in res.target_groups},
@@ -329,11 +374,55 @@ class _AlbHttpServer(ThreadingHTTPServer):
     block_on_close = False  # keep-alive and WebSocket threads must not hold up stop()
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], alb: LocalAlb) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], alb: LocalAlb, *,
+                 tls: Callable[[], ssl.SSLContext | None] | None = None, redirect_to: str | None = None) -> None:
         self.alb = alb
+        self.redirect_to = redirect_to  # plain-HTTP listener: 301 here (the port-80 rule)
+        self._tls = tls
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Handshake TLS in the connection's own thread (a stalled or refused handshake holds up nobody)."""
+        if self._tls is None:
+            super().finish_request(request, client_address)
+            return
+        context = self._tls()
+        if context is None:
+            self._stall(request)
+            return
+        request.settimeout(HANDSHAKE_TIMEOUT_S)
+        try:
+            tls_sock = context.wrap_socket(request, server_side=True)
+        except OSError as exc:  # ssl.SSLError included: the client refused our certificate, or went away
+            log.debug("alb TLS handshake with %s ended: %s", client_address[0], exc)
+            return
+        tls_sock.settimeout(None)
+        with self._conn_lock:  # the plain socket was detached into tls_sock: track that one instead
+            self._connections.discard(request)
+            self._connections.add(tls_sock)
+        try:
+            super().finish_request(tls_sock, client_address)
+        finally:
+            with self._conn_lock:
+                self._connections.discard(tls_sock)
+            with contextlib.suppress(OSError):
+                tls_sock.close()
+
+    @staticmethod
+    def _stall(sock: socket.socket) -> None:
+        """Accept the ClientHello and never answer: until the client gives up, the ALB stops, or a cap."""
+        sock.settimeout(0.2)
+        give_up = time.monotonic() + STALL_LIMIT_S
+        while time.monotonic() < give_up:
+            try:
+                if not sock.recv(4096):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
@@ -378,6 +467,12 @@ class _AlbRequestHandler(BaseHTTPRequestHandler):
     def _serve(self, head: bool = False) -> None:
         request = self._read_request()
         if request is None:
+            return
+        redirect = self.server.redirect_to
+        if redirect is not None and not request.path.startswith(ADMIN_PREFIX):
+            page = alb_error_page(301)  # the redirect action's own page, like the 5xx ones
+            self._write(HttpResponse(301, page.body, page.content_type,
+                                     (*page.headers, ("Location", redirect + request.target))), head=head)
             return
         try:
             result = self.server.alb.dispatch(request)
@@ -457,7 +552,7 @@ class _AlbRequestHandler(BaseHTTPRequestHandler):
         try:
             pending = rfile.peek()
             return rfile.read1(len(pending)) if pending else b""
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):  # nothing buffered (plain / TLS socket)
             return b""
         finally:
             sock.setblocking(True)

@@ -77,6 +77,10 @@ class HttpSide:
     def base_url(self) -> str:
         return self.alb.base_url
 
+    @property
+    def ca_bundle(self) -> str:
+        return self.alb.ca_bundle
+
     def start(self) -> None:
         self.alb.start()
 
@@ -211,8 +215,18 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        """The local ALB: ``WEBORDINARY_BASE_URL``."""
+        """The local ALB's HTTPS listener: ``WEBORDINARY_BASE_URL``."""
         return self.http.base_url
+
+    @property
+    def http_url(self) -> str:
+        """The local ALB's plain-HTTP listener (301 to ``base_url``; the admin API answers here too)."""
+        return self.http.alb.http_url
+
+    @property
+    def ca_bundle(self) -> str:
+        """The sandbox CA's certificate (PEM file): ``CANARY_CA_BUNDLE``, so verification stays on."""
+        return self.http.ca_bundle
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -228,6 +242,7 @@ class Sandbox:
                 "CANARY_ENVIRONMENT": SANDBOX_ENVIRONMENT,
                 "CANARY_PROFILE": self.profile,
                 "WEBORDINARY_BASE_URL": self.base_url,
+                "CANARY_CA_BUNDLE": self.ca_bundle,
                 "AWS_ENDPOINT_URL": self.aws_endpoint_url,
                 "AWS_REGION": res.region,
                 "AWS_DEFAULT_REGION": res.region,

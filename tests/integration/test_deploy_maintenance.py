@@ -9,8 +9,8 @@ The same holds while the platform's CloudFormation stack (``PLATFORM_STACK_NAME`
 the grace under way: a Hermes that ECS sees short of tasks, with no rollout of its own, is then deploying too.
 
 Maintenance: a run inside a configured window says so in the report, notes it on every result, and emits no
-``CheckPassed`` (the per-check alarms treat the gap as not breaching) but still ``RunPassed`` (the heartbeat),
-through both shipping paths: the Lambda's EMF and ``canary run --publish``.
+``CheckFailed`` nor ``ChecksFailed`` (the per-check alarms treat the gap as not breaching) but still ``RunPassed``
+(the heartbeat), through both shipping paths: the Lambda's EMF and ``canary run --publish``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def run_probes(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **overrides: Any) 
             monkeypatch.setenv(key, value)
     config = load_config({"confirm_pause_s": 0.1, "latency_degraded_ms": 2500, "latency_failed_ms": 2900,
                           **overrides}, environ=env)
-    return Runner(CATALOGUE, config=config, aws=AwsClients(), http=HttpClient()).run(deadline=Deadline.after(60))
+    http = HttpClient(ca_bundle=config.ca_bundle)
+    return Runner(CATALOGUE, config=config, aws=AwsClients(), http=http).run(deadline=Deadline.after(60))
 
 
 def by_id(report: RunReport) -> dict[str, CheckResult]:
@@ -90,10 +91,10 @@ def test_a_young_rollout_is_deploying_with_its_evidence_and_pages_nothing(sandbo
     routes = {r["path"]: r for r in results["http.routing"].evidence["routes"]}
     assert routes["/hermes/health"]["verdict"] == "DEGRADED deploying"
     assert "deploys" in results["http.hermes_health"].message
-    # AND nothing pages: exit 0, every CheckPassed 1, RunPassed 1, the degradation counted for the dashboard
+    # AND nothing pages: exit 0, no CheckFailed, RunPassed 1, the degradation counted for the dashboard
     assert report.exit_code == 0
     points = report_datapoints(report)
-    assert {p.value for p in points if p.name == contract.CHECK_PASSED} == {1.0}
+    assert not [p for p in points if p.name in (contract.CHECK_FAILED, contract.CHECKS_FAILED)]
     assert {p.dimensions["Check"] for p in points if p.name == contract.CHECK_DEGRADED} == set(HERMES_FACING)
     assert [p.value for p in points if p.name == contract.RUN_PASSED] == [1.0]
 
@@ -182,7 +183,7 @@ def emf_metrics(out: str) -> list[tuple[dict[str, str], dict[str, float]]]:
 
 @pytest.mark.usefixtures("fresh_powertools")
 @pytest.mark.parametrize("inside", [True, False], ids=["inside-the-window", "outside-it"])
-def test_the_lambda_inside_a_window_notes_every_result_and_emits_no_check_passed(
+def test_the_lambda_inside_a_window_notes_every_result_and_emits_no_check_failed(
         inside: bool, sandbox: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN an outage (Hermes answers 500) and a maintenance window around now (or one that already ended)
     sandbox.faults.enable("hermes_5xx")
@@ -199,23 +200,27 @@ def test_the_lambda_inside_a_window_notes_every_result_and_emits_no_check_passed
     checks = {c["id"]: c for c in response["checks"]}
     # THEN the outage is still reported as it is (FAILED), RunPassed arrives for the heartbeat
     assert checks["http.hermes_health"]["outcome"] == "FAILED" and response["outcome"] == "FAILED"
-    assert run[contract.RUN_PASSED] == 0.0 and run[contract.CHECKS_FAILED] >= 1
+    assert run[contract.RUN_PASSED] == 0.0
+    failed = {i for i, c in checks.items() if c["outcome"] == "FAILED"}
     if inside:
-        # AND the run is marked, every result carries the note, and no CheckPassed reaches the per-check alarms
+        # AND the run is marked, every result carries the note, and no CheckFailed reaches the per-check alarms
         assert response["maintenance"] is True
         assert all("maintenance window until" in c["message"] and c["evidence"]["maintenance_window"]
                    for c in checks.values()), [c["message"] for c in checks.values()]
-        assert contract.CHECK_PASSED not in emitted and contract.CHECK_DURATION in emitted
+        assert not {contract.CHECK_FAILED, contract.CHECKS_FAILED} & emitted and contract.CHECK_DURATION in emitted
     else:
         assert "maintenance" not in response
         assert not [c for c in checks.values() if "maintenance" in c["message"] or "maintenance_window" in
                     c["evidence"]]
-        assert contract.CHECK_PASSED in emitted
+        assert run[contract.CHECKS_FAILED] == len(failed)
+        assert {d["Check"] for d, m in lines if contract.CHECK_FAILED in m} == failed
 
 
-def test_canary_run_inside_a_window_publishes_no_check_passed_and_marks_its_reports(sandbox: Any,
+def test_canary_run_inside_a_window_publishes_no_check_failed_and_marks_its_reports(sandbox: Any,
                                                                                     tmp_path: Path) -> None:
-    # GIVEN a run environment of its own (its metrics are told apart by the Environment dimension)
+    # GIVEN an outage (Hermes answers 500) and a run environment of its own (its metrics are told apart by the
+    # Environment dimension)
+    sandbox.faults.enable("hermes_5xx")
     environment = f"maint-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, **sandbox.environment(), "CANARY_ENVIRONMENT": environment,
            "CANARY_MAINTENANCE_WINDOWS": window(around_now=True)}
@@ -223,17 +228,17 @@ def test_canary_run_inside_a_window_publishes_no_check_passed_and_marks_its_repo
     # WHEN `canary run --publish` runs inside the window
     proc = subprocess.run([sys.executable, "-m", "cli.main", "run", "--json", "--junit", str(junit), "--publish"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    # THEN the JSON and the JUnit say maintenance, and the table says it too
+    # THEN the outage is reported as it is (exit 1, FAILED), and the JSON and the JUnit say maintenance, the table too
+    assert proc.returncode == 1, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
-    assert report["maintenance"] is True
+    assert report["maintenance"] is True and report["outcome"] == "FAILED"
     properties = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
     assert properties.get("maintenance") == "true"
     assert "maintenance window" in proc.stderr
-    # AND CloudWatch received RunPassed and the per-check durations, but no CheckPassed for this environment
+    # AND CloudWatch received RunPassed and the SLI checks' durations, but no CheckFailed or ChecksFailed
     cloudwatch = sandbox.control.client("cloudwatch")
     dims = [{"Name": "Environment", "Value": environment}]
     published = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=contract.NAMESPACE,
                                                                   Dimensions=dims)["Metrics"]}
     assert {contract.RUN_PASSED, contract.CHECK_DURATION} <= published
-    assert contract.CHECK_PASSED not in published
+    assert not {contract.CHECK_FAILED, contract.CHECKS_FAILED} & published

@@ -7,8 +7,8 @@ real boto3 -> fault proxy -> moto and real HTTP to the local ALB, and
 - the fault's check ends with exactly the outcome and reason code FAULT_CLASSES names (FAILED: the target is at
   fault; ERROR: the canary is; DEGRADED: a young rollout, not paged), a FAILED probe confirmed by its re-probe;
 - every other check of the run stays PASSED, except the collateral declared below per fault, with why;
-- the datapoints attribute it the way the alarms expect: CheckPassed 0 and ChecksFailed for FAILED, no
-  CheckPassed and CanaryErrors for ERROR, CheckPassed 1 for DEGRADED; the exit code says the same;
+- the datapoints attribute it the way the alarms expect: CheckFailed 1 and ChecksFailed for FAILED, no
+  CheckFailed and CanaryErrors for ERROR, CheckDegraded and no CheckFailed for DEGRADED; the exit code says the same;
 - a journey's cleanup leaves no synthetic item behind, and no AWS call of the run (read by the sandbox's proxy)
   writes anything but the canary's own synthetic items: no capacity change on any path, failing ones included.
 """
@@ -49,6 +49,9 @@ OVERRIDES: dict[str, Any] = {"confirm_pause_s": 0.1, "container_ready_timeout_s"
 _HERMES_DOWN_CASCADE = {"http.routing": ("FAILED", "http_5xx", "/hermes/* is one of the routes it probes"),
                         "latency.baseline": ("FAILED", "http_5xx", "its samples are GET /hermes/health")}
 _DEPLOYING = "the same rollout excuses every readiness/routing failure of Hermes"
+_TLS_CASCADE = {check: ("FAILED", "tls_error", "it speaks to the same HTTPS listener, whose TLS is broken")
+                for check in ("http.routing", "latency.baseline")}
+_TLS_FAULTS = ("tls_wrong_host", "tls_expired", "tls_unknown_ca", "tls_handshake_stall")
 # What else a fault legitimately changes: fault -> {check: (outcome, reason, why)}. Everything not declared
 # here (or in DEPENDENTS_SKIPPED) must stay PASSED: a fault leaking into unrelated checks is a false page.
 COLLATERAL: dict[str, dict[str, tuple[str, str, str]]] = {
@@ -64,10 +67,13 @@ COLLATERAL: dict[str, dict[str, tuple[str, str, str]]] = {
                          **_HERMES_DOWN_CASCADE},
     "route_missing": {"http.routing": ("FAILED", "route_default",
                                        "/api/* now falls through to the ALB's default 200 'healthy'")},
+    "route_shadowed": {"http.hermes_health": ("FAILED", "http_5xx", "/hermes/* reaches the idle Astro group: 503"),
+                       **_HERMES_DOWN_CASCADE},
     "access_denied": {"ecs.cluster": ("ERROR", "access_denied", "the same ECS permission is denied")},
     "throttled": {"cleanup.orphans": ("ERROR", "throttled", "it scans the same DynamoDB table")},
     "deploying": {check: ("DEGRADED", "deploying", _DEPLOYING)
                   for check in ("alb.targets", "http.hermes_health", "http.routing", "latency.baseline")},
+    **{fault: _TLS_CASCADE for fault in _TLS_FAULTS},
 }
 # Faults after which every check that depends on the failed one is SKIPPED dependency_failed (not paged twice).
 DEPENDENTS_SKIPPED: dict[str, str] = {
@@ -200,14 +206,14 @@ def test_detection_matrix(row: Row, platforms: Platforms, monkeypatch: pytest.Mo
     assert report.outcome is (Outcome.ERROR if Outcome.ERROR in {r.outcome for r in report.checks} else row.outcome)
     assert report.exit_code == EXIT_CODES[report.outcome]
     points = {(p.name, p.dimensions.get("Check")): p.value for p in report_datapoints(report)}
-    passed = points.get((contract.CHECK_PASSED, row.check))
+    failed = points.get((contract.CHECK_FAILED, row.check))
     if row.outcome is Outcome.FAILED:
-        assert passed == 0.0 and points[(contract.CHECKS_FAILED, None)] >= 1.0
+        assert failed == 1.0 and points[(contract.CHECKS_FAILED, None)] >= 1.0
     elif row.outcome is Outcome.ERROR:
-        assert passed is None and points[(contract.CANARY_ERRORS, None)] >= 1.0
-    else:  # DEGRADED: passed for the alarms (not paged), counted as degraded for the dashboard
-        assert passed == 1.0 and points[(contract.CHECK_DEGRADED, row.check)] == 1.0
-        assert points[(contract.CHECKS_FAILED, None)] == 0.0
+        assert failed is None and points[(contract.CANARY_ERRORS, None)] >= 1.0
+    else:  # DEGRADED: not paged (no CheckFailed), counted as degraded for the dashboard
+        assert failed is None and points[(contract.CHECK_DEGRADED, row.check)] == 1.0
+        assert (contract.CHECKS_FAILED, None) not in points
     assert json.loads(json.dumps(report.to_dict()))["outcome"] == report.outcome.value
     # AND the run wrote nothing but its own synthetic items (read-only by default, failing paths included)
     assert calls and capacity_writes(calls) == [] and forbidden_writes(calls) == []

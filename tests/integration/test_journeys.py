@@ -65,7 +65,7 @@ def run(config: CanaryConfig, *, check_ids: list[str] | None = None, tiers: list
         deadline: Deadline | None = None, aws: AwsClients | None = None, http: HttpClient | None = None,
         lock: bool = True) -> RunReport:
     aws = aws or AwsClients()
-    runner = Runner(CATALOGUE, config=config, aws=aws, http=http or HttpClient())
+    runner = Runner(CATALOGUE, config=config, aws=aws, http=http or HttpClient(ca_bundle=config.ca_bundle))
     return runner.run(deadline=deadline or Deadline.after(90), check_ids=check_ids, tiers=tiers,
                       lock=DynamoRunLock(config, aws) if lock else None)
 
@@ -304,7 +304,7 @@ def test_an_activation_whose_answer_is_lost_is_left_for_one_sweep(sandbox: Any, 
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Hermes creates the session after the canary gave up waiting: cleanup cannot see it yet, the sweep can."""
     config = configure(sandbox, monkeypatch, cleanup_reserve_s=3)
-    aws, http = AwsClients(), HttpClient()
+    aws, http = AwsClients(), HttpClient(ca_bundle=config.ca_bundle)
     run(config, check_ids=["aws.credentials"], aws=aws, http=http, lock=False)  # warm the clients
     sandbox.faults.enable("hermes_slow", delay_ms="1500")
     report = run(config, check_ids=["session.lifecycle"], deadline=Deadline.after(3.8), aws=aws, http=http)
@@ -351,7 +351,7 @@ def test_a_run_killed_mid_journey_leaves_items_that_one_sweep_removes(sandbox: A
     left = synthetic_items(sandbox)
     assert sorted(is_lock(i) for i in left) == [False, True]  # the session and the run lock
     sandbox.faults.clear()
-    aws, http = AwsClients(), HttpClient()
+    aws, http = AwsClients(), HttpClient(ca_bundle=config.ca_bundle)
     dry = sweep(config, aws, http, Deadline.after(30), dry_run=True, older_than_s=0)
     assert (dry.leaked, dry.stale_locks, dry.deleted) == (1, 1, [])
     assert len(synthetic_items(sandbox)) == 2
@@ -370,7 +370,7 @@ def test_two_overlapping_runs_create_exactly_one_session(sandbox: Any, support: 
 
     def one_run() -> None:
         aws = AwsClients()
-        runner = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient())
+        runner = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient(ca_bundle=config.ca_bundle))
         lock = DynamoRunLock(config, aws)
         barrier.wait()
         reports.append(runner.run(deadline=Deadline.after(60), check_ids=["session.lifecycle"], lock=lock))
@@ -521,7 +521,7 @@ def test_sweep_removes_only_old_synthetic_sessions_and_stale_locks(sandbox: Any,
     config = configure(sandbox, monkeypatch)
     seeded = _seed_mixture(sandbox)
     before = {i["sessionId"]: i for i in all_items(sandbox)}
-    aws, http = AwsClients(), HttpClient()
+    aws, http = AwsClients(), HttpClient(ca_bundle=config.ca_bundle)
     dry = sweep(config, aws, http, Deadline.after(30), dry_run=True, older_than_s=3600)
     assert (dry.leaked, dry.stale_locks, dry.deactivated, dry.deleted) == (1, 1, [], [])
     assert {f["session_id"] for f in dry.found} == {"session-old-synthetic", "TEST_canary-lock"}

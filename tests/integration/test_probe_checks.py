@@ -7,6 +7,7 @@ and reason, while checks the fault cannot touch stay PASSED. Idle is not down; d
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,6 +46,9 @@ CASCADES: dict[str, dict[str, tuple[str, str]]] = {
                          "http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
                          "latency.baseline": ("FAILED", "http_5xx")},
     "route_missing": {"http.routing": ("FAILED", "route_default")},
+    # /hermes/* now reaches the idle Astro target group: the ALB answers 503 where Hermes should answer
+    "route_shadowed": {"http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
+                       "latency.baseline": ("FAILED", "http_5xx")},
     "access_denied": {"ecs.cluster": ("ERROR", "access_denied")},  # the same ECS permission
     # a young Hermes rollout: every Hermes-facing failure is shown as deploying, none pages
     "deploying": {"alb.targets": ("DEGRADED", "deploying"), "http.hermes_health": ("DEGRADED", "deploying"),
@@ -163,6 +167,51 @@ def test_one_unhealthy_target_beside_a_healthy_one_is_degraded_with_its_reason_c
     assert "1 of 2" in result.message and "1 healthy still serve" in result.message
     # AND Hermes is still served, so nothing else notices
     assert_passed(report, [i for i in (*FOOTING_CHECKS, *PROBE_CHECKS) if i != "alb.targets"])
+
+
+def test_a_higher_priority_rule_capturing_a_route_is_named_as_the_shadow(sandbox: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a priority-1 rule for /hermes* forwarding to the Astro target group, before Hermes's own rule 5
+    sandbox.faults.enable("route_shadowed")
+    # WHEN alb.rules runs
+    result = by_id(run_probes(sandbox, monkeypatch, check_ids=["alb.rules"]))["alb.rules"]
+    # THEN it FAILED, naming the request, the shadowing rule and the route's own rule
+    assert verdict(result) == ("FAILED", "route_missing"), result.message
+    (shadow,) = result.evidence["shadowed"]
+    assert (shadow["route"], shadow["request"], shadow["listener"]) == ("/hermes/*", "GET /hermes/health", "HTTPS:443")
+    assert (shadow["rule"]["priority"], shadow["rule"]["paths"], shadow["rule"]["target_groups"]) == (
+        "1", ["/hermes*"], ["edit-astro-tg"])
+    assert (shadow["route_rule"]["priority"], shadow["route_rule"]["target_groups"]) == ("5", ["hermes-api-tg"])
+    assert "rule 1 (path /hermes*), which forwards to edit-astro-tg, before rule 5" in result.message
+
+
+@pytest.mark.parametrize(("host_of", "shadowed"), [("base_url", True), ("other", False)],
+                         ids=["canary-host", "another-host"])
+def test_a_host_header_rule_shadows_only_requests_for_its_host(host_of: str, shadowed: bool, sandbox: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a priority-2 rule "/* on host H -> edit-astro-tg" (like the sprint-3 preview host rule)
+    host = urllib.parse.urlsplit(sandbox.environment()["WEBORDINARY_BASE_URL"]).hostname
+    host = host if host_of == "base_url" else "edit.amelia.webordinary.com"
+    elbv2 = sandbox.control.client("elbv2")
+    arn = elbv2.create_rule(
+        ListenerArn=sandbox.resources.listener_arn, Priority=2,
+        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}},
+                    {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": sandbox.resources.target_groups["edit-astro-tg"]}],
+    )["Rules"][0]["RuleArn"]
+    try:
+        result = by_id(run_probes(sandbox, monkeypatch, check_ids=["alb.rules"]))["alb.rules"]
+    finally:
+        elbv2.delete_rule(RuleArn=arn)
+    if shadowed:
+        # THEN on the canary's own host every route but Astro's own is captured, the host rule named as the shadow
+        assert verdict(result) == ("FAILED", "route_missing"), result.message
+        routes = {s["route"]: s["rule"] for s in result.evidence["shadowed"]}
+        assert set(routes) == {"/hermes/*", "/api/*", "/ws/*"}  # /session/* goes to edit-astro-tg anyway
+        assert routes["/hermes/*"]["priority"] == "2" and routes["/hermes/*"]["hosts"] == [host]
+    else:
+        # AND a rule for another host does not touch the canary's requests
+        assert verdict(result) == ("PASSED", None), result.message
 
 
 def test_failed_rollout_carries_the_deployments_and_service_events(sandbox: Any,

@@ -76,7 +76,8 @@ def env(platform: tuple[AwsSandbox, QueueSide]) -> dict[str, str]:
 def run(env: Mapping[str, str], *checks: str, **overrides: str) -> RunReport:
     """One canary run of the queue profile (all its checks, or only ``checks``) with env ``overrides``."""
     config = load_config(environ={**env, **overrides})
-    runner = Runner(CATALOGUE, config=config, aws=AwsClients(boto3.Session(), timeout_s=10), http=HttpClient())
+    runner = Runner(CATALOGUE, config=config, aws=AwsClients(boto3.Session(), timeout_s=10),
+                    http=HttpClient(ca_bundle=config.ca_bundle))
     return runner.run(deadline=Deadline.after(60), profile=QUEUE_PLATFORM, check_ids=checks or None)
 
 

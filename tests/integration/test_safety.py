@@ -89,7 +89,7 @@ def test_without_the_flag_no_tier_sweep_or_selftest_writes_capacity(sandbox: Any
     res = sandbox.resources
     config = configure(sandbox, monkeypatch)
     assert not config.allow_destructive
-    aws, http = AwsClients(), HttpClient()
+    aws, http = AwsClients(), HttpClient(ca_bundle=config.ca_bundle)
     # WHEN every tier runs, then the sweeper (everything synthetic, now) and the alert-path self-test
     with sandbox.aws.recording() as calls:
         report = Runner(CATALOGUE, config=config, aws=aws, http=http).run(
@@ -122,7 +122,7 @@ def test_with_the_flag_capacity_writes_are_one_restart_and_the_restore(sandbox: 
     aws = AwsClients()
     # WHEN the destructive tier runs
     with sandbox.aws.recording() as calls:
-        report = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient()).run(
+        report = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient(ca_bundle=config.ca_bundle)).run(
             deadline=Deadline.after(180), tiers=["destructive"], lock=DynamoRunLock(config, aws))
     results = {r.id: r for r in report.checks}
     assert {i: r.outcome for i, r in results.items()} == dict.fromkeys(results, Outcome.PASSED), {

@@ -8,6 +8,7 @@ import os
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from sandbox.aws_side import PLATFORM_SESSION
 from sandbox.control import SeededResources
 from sandbox.faults import Faults, UnknownFault
 from sandbox.runtime import HttpSide, Sandbox, faults_from_env
+from sandbox.tls import sandbox_pki
 
 HERMES_SERVICE = "webordinary-hermes-service"
 EDIT_SERVICE = "webordinary-edit-service"
@@ -64,6 +66,21 @@ class FakeControl:
 
     def route_for_path(self, path: str) -> str | None:
         return next((tg for pattern, tg in self.rules if fnmatch.fnmatchcase(path, pattern)), None)
+
+
+@pytest.fixture(autouse=True)
+def _trust_the_sandbox_ca(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are the ALB's HTTPS clients: trust its CA the standard way (requests reads the variable)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox_pki().ca_bundle)
+
+
+def client_tls() -> ssl.SSLContext:
+    """A verifying TLS client context that trusts the sandbox CA (for WebSockets and raw sockets)."""
+    return ssl.create_default_context(cafile=sandbox_pki().ca_bundle)
+
+
+def wss(base_url: str) -> str:
+    return base_url.replace("https://", "wss://")
 
 
 class Platform:
@@ -284,8 +301,8 @@ def test_cold_session_lifecycle_end_to_end(platform: Platform) -> None:
     assert requests.get(platform.url("/session/session-unknown"), timeout=5).status_code == 404
 
     # AND the HMR WebSocket greets, answers pings, and closes cleanly
-    ws_url = platform.base_url.replace("http://", "ws://") + f"/ws/hmr?sessionId={sid}"
-    with connect(ws_url, subprotocols=["vite-hmr"], open_timeout=5, close_timeout=5) as ws:  # type: ignore[list-item]
+    ws_url = wss(platform.base_url) + f"/ws/hmr?sessionId={sid}"
+    with connect(ws_url, ssl=client_tls(), subprotocols=["vite-hmr"], open_timeout=5, close_timeout=5) as ws:  # type: ignore[list-item]
         assert json.loads(ws.recv(timeout=5)) == {"type": "connected"}
         assert ws.subprotocol == "vite-hmr"
         assert ws.ping().wait(timeout=5)  # protocol-level ping answered
@@ -471,9 +488,9 @@ def test_activate_app_error(platform: Platform) -> None:
 def test_ws_refused(platform: Platform) -> None:
     platform.control.set_service_counts(EDIT_SERVICE, desired=1, running=1)
     platform.faults.enable("ws_refused")
-    ws_url = platform.base_url.replace("http://", "ws://") + "/ws/hmr?sessionId=s"
+    ws_url = wss(platform.base_url) + "/ws/hmr?sessionId=s"
     with pytest.raises(InvalidStatus) as info:
-        connect(ws_url, open_timeout=5)
+        connect(ws_url, ssl=client_tls(), open_timeout=5)
     assert info.value.response.status_code == 403
 
 
@@ -481,7 +498,7 @@ def test_stopping_closes_open_websockets_with_going_away() -> None:
     http = HttpSide(FakeControl(), Faults())
     http.start()
     try:
-        with connect(http.base_url.replace("http://", "ws://") + "/ws/hmr", open_timeout=5, close_timeout=5) as ws:
+        with connect(wss(http.base_url) + "/ws/hmr", ssl=client_tls(), open_timeout=5, close_timeout=5) as ws:
             assert json.loads(ws.recv(timeout=5)) == {"type": "connected"}
             wait_for(lambda: len(http.alb.open_websockets()) == 1, what="registered")
             http.stop()
@@ -497,7 +514,7 @@ def test_idle_websocket_is_closed_after_the_alb_idle_timeout() -> None:
     http.alb.idle_timeout_s = 0.3
     http.start()
     try:
-        with connect(http.base_url.replace("http://", "ws://") + "/ws/hmr", open_timeout=5) as ws:
+        with connect(wss(http.base_url) + "/ws/hmr", ssl=client_tls(), open_timeout=5) as ws:
             assert json.loads(ws.recv(timeout=5)) == {"type": "connected"}
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=5)
@@ -538,8 +555,8 @@ def test_a_broken_sandbox_answers_a_named_500_not_a_dropped_connection() -> None
 def test_stop_ends_idle_keep_alive_connections_at_once() -> None:
     http = HttpSide(FakeControl(), Faults())
     http.start()
-    host, port = http.base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    host, port = http.base_url.removeprefix("https://").split(":")
+    with client_tls().wrap_socket(socket.create_connection((host, int(port)), timeout=5), server_hostname=host) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
         http.stop()
@@ -723,9 +740,9 @@ def test_python_m_sandbox_serves_with_boot_faults_and_stops_on_ctrl_c() -> None:
             key, _, value = line[len("export ") :].strip().partition("=")
             exports[key] = shlex.split(value)[0]
         assert exports["CANARY_ENVIRONMENT"] == "sandbox"
-        base = exports["WEBORDINARY_BASE_URL"]
-        assert requests.get(base + "/hermes/health", timeout=5).status_code == 500
-        assert requests.get(base + "/__sandbox/faults", timeout=5).json()["active"] == {"hermes_5xx": {}}
+        base, ca = exports["WEBORDINARY_BASE_URL"], exports["CANARY_CA_BUNDLE"]  # the process's own CA
+        assert requests.get(base + "/hermes/health", timeout=5, verify=ca).status_code == 500
+        assert requests.get(base + "/__sandbox/faults", timeout=5, verify=ca).json()["active"] == {"hermes_5xx": {}}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         assert "stopped" in (proc.stderr.read() if proc.stderr else "")

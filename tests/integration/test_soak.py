@@ -39,7 +39,7 @@ def test_fifty_healthy_runs_raise_no_false_alarm(sandbox: Any, monkeypatch: pyte
             monkeypatch.setenv(key, value)
     config = load_config({"tiers": "probe,journey"}, environ=env)
     aws = AwsClients()
-    runner = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient())
+    runner = Runner(CATALOGUE, config=config, aws=aws, http=HttpClient(ca_bundle=config.ca_bundle))
     lock = DynamoRunLock(config, aws)
     outcomes: Counter[str] = Counter()
     problems: list[tuple[int, str, str, str | None, str]] = []
