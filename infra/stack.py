@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -10,7 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from harness.contract import selftest_alarm_name
+from harness.contract import alarm_prefix, selftest_alarm_name
 from infra.alarms import CanaryAlarms, dashboard_name
 from infra.canary_function import SPECS, CanaryFunction, vpc_placement
 from infra.catalogue import TIER_ORDER
@@ -51,11 +52,25 @@ class CanaryStack(cdk.Stack):
         cdk.Tags.of(self).add("project", "webordinary-canary")
         cdk.Tags.of(self).add("canary-environment", cfg.name)
 
+        arns = Arns(self, cfg)
         self.topic = sns.Topic(self, "Alerts", topic_name=f"{cfg.prefix}-alerts",
                                display_name=f"Webordinary canary {cfg.name}", enforce_ssl=True)
+        # A topic policy replaces SNS's default one (owner-only), so CloudWatch needs its own Allow; the
+        # conditions keep it to this account's alarms of this stack (confused-deputy guard). enforce_ssl adds the
+        # Deny for aws:SecureTransport false, which CloudWatch's own TLS calls never meet.
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowThisStacksAlarmsToPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[self.topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": self.account},
+                "ArnLike": {"aws:SourceArn": arns.alarm(f"{alarm_prefix(cfg.name)}-*")},
+            },
+        ))
         # Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed
         # SNS key, and the notifications carry alarm names and states only (cdk-nag 3's AwsSolutions no longer
-        # flags it).
+        # flags it). tests/infra/test_cdk_alert_path.py checks the key policy if that ever changes.
         for email in cfg.alarm_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
@@ -70,7 +85,6 @@ class CanaryStack(cdk.Stack):
         acknowledge(self.schedule_dlq, "AwsSolutions-SQS3",
                     "this queue is itself the dead-letter queue of the EventBridge schedule targets")
 
-        arns = Arns(self, cfg)
         code = lambda_code()
         layer = powertools_layer(self, cfg)
         selftest_name = selftest_alarm_name(cfg.name)
