@@ -165,24 +165,34 @@ def summarise_item(item: Mapping[str, Any], prefix: str, age_s: float) -> dict[s
 
 def find_leftovers(store: SyntheticStore, *, older_than_s: float,
                    now_epoch: float) -> tuple[int, list[tuple[dict[str, Any], float]]]:
-    """(synthetic items seen, [(item, age)] of sessions older than the limit and of stale locks).
+    """(synthetic items seen, [(item, age)] of leftover sessions and stale locks).
 
-    A lock still inside its lease is kept unless it is older than the limit too (``--older-than 0`` means:
-    everything synthetic, now — an operator's explicit choice).
+    A session is a leftover when it is older than the limit, or at once when the run that made it held a lock
+    that is now stale (past its expiry: the holder died without cleaning up — a SIGKILL or a crash). A lock still
+    inside its lease is kept unless it is older than the limit too (``--older-than 0`` means: everything
+    synthetic, now — an operator's explicit choice).
     """
-    seen = 0
+    items = list(store.scan_synthetic())
+    stale_runs: set[str] = set()
     picked: list[tuple[dict[str, Any], float]] = []
-    for item in store.scan_synthetic():
-        seen += 1
+    for item in items:
+        if not is_lock(item):
+            continue
         age = item_age_s(item, now_epoch)
-        if is_lock(item):
-            expires = plain(item).get(EXPIRES_ATTRIBUTE)
-            stale = isinstance(expires, int | float) and expires < now_epoch
-            if stale or age >= older_than_s:
-                picked.append((item, age))
-        elif age >= older_than_s:
+        expires = plain(item).get(EXPIRES_ATTRIBUTE)
+        stale = isinstance(expires, int | float) and expires < now_epoch
+        if stale:
+            stale_runs.add(run_id_of(item, store.prefix) or "")
+        if stale or age >= older_than_s:
             picked.append((item, age))
-    return seen, picked
+    stale_runs.discard("")
+    for item in items:
+        if is_lock(item):
+            continue
+        age = item_age_s(item, now_epoch)
+        if age >= older_than_s or run_id_of(item, store.prefix) in stale_runs:
+            picked.append((item, age))
+    return len(items), picked
 
 
 def sweep(config: CanaryConfig, aws: AwsClients, http: HttpClient, deadline: Deadline, *, dry_run: bool,

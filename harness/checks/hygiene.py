@@ -18,7 +18,7 @@ LISTED = 20
 
 
 @check("cleanup.orphans", requires=("sessions_table",), timeout_s=30,
-       summary="no synthetic session (test prefix) is older than the sweep age",
+       summary="no synthetic session (test prefix) is older than the sweep age or left by a run whose lock is stale",
        why="a leftover synthetic session can keep an edit container running (cost) and hides real sessions in "
            "dashboards; the sweeper removes them, this check shows they exist")
 def cleanup_orphans(ctx: CheckContext) -> None:
@@ -34,8 +34,8 @@ def cleanup_orphans(ctx: CheckContext) -> None:
     if sessions or locks:
         ctx.evidence["leftovers"] = [summarise_item(item, cfg.test_prefix, age) for item, age in picked[:LISTED]]
         ctx.degrade(Reason.LEAKED_SESSIONS,
-                    f"{len(sessions)} synthetic session(s) and {len(locks)} stale run lock(s) older than "
-                    f"{cfg.sweep_age_s:g} s: run `canary sweep`")
+                    f"{len(sessions)} synthetic session(s) and {len(locks)} stale run lock(s) left behind (older "
+                    f"than {cfg.sweep_age_s:g} s, or made by a run whose lock is stale): run `canary sweep`")
         return
     ctx.note(f"no leftovers ({seen} synthetic item(s), all younger than {cfg.sweep_age_s:g} s)")
 
