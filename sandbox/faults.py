@@ -58,6 +58,8 @@ FAULT_CLASSES: dict[str, FaultClass] = {
                    "ecs.services", "DEGRADED", "deploying"),
         FaultClass("route_missing", "the ALB listener rule for /api/* is gone",
                    "alb.rules", "FAILED", "route_missing"),
+        FaultClass("route_shadowed", "a priority-1 rule for /hermes* captures /hermes/* and forwards it to "
+                   "edit-astro-tg", "alb.rules", "FAILED", "route_missing"),
         FaultClass("metric_missing", "ActiveSessionCount is not being published",
                    "cloudwatch.platform_metrics", "FAILED", "metric_missing"),
         FaultClass("ttl_disabled", "the sessions table has TTL switched off",

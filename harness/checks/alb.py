@@ -7,12 +7,14 @@ group while the edit service sleeps at desired 0 is idle, not down; the same whi
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness import platform
 from harness.check import CheckContext, check
 from harness.errors import CanaryError, CheckFailed, CheckSkipped
+from harness.listener_rules import Request, Rule, first_match, in_priority_order
 from harness.model import Reason
 
 REQUIRED_ROUTES = ("/hermes/*", "/api/*", "/session/*", "/ws/*")
@@ -159,78 +161,100 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
 
 
 # -- alb.rules -----------------------------------------------------------------------------------------------
-def _rule_paths(rule: dict[str, Any]) -> list[str]:
-    paths: list[str] = []
-    for condition in rule.get("Conditions", []) or []:
-        if condition.get("Field") != "path-pattern":
-            continue
-        values = (condition.get("PathPatternConfig") or {}).get("Values") or condition.get("Values") or []
-        paths.extend(str(v) for v in values)
-    return list(dict.fromkeys(paths))
+# The request each route is judged with: the path http.routing probes, on the configured base URL's host.
+ROUTE_PROBES: dict[str, str] = {"/hermes/*": "/hermes/health", "/api/*": "/api/health",
+                                "/session/*": "/session/canary-route-probe", "/ws/*": "/ws/hmr"}
 
 
-def _forward_targets(rule: dict[str, Any]) -> list[str]:
-    arns: list[str] = []
-    for action in rule.get("Actions", []) or []:
-        if action.get("Type") != "forward":
-            continue
-        if action.get("TargetGroupArn"):
-            arns.append(str(action["TargetGroupArn"]))
-        for tg in (action.get("ForwardConfig") or {}).get("TargetGroups", []) or []:
-            if tg.get("TargetGroupArn"):
-                arns.append(str(tg["TargetGroupArn"]))
-    return list(dict.fromkeys(arns))
+def _row(label: str, rule: Rule) -> dict[str, Any]:
+    tgs = rule.forward_targets()
+    row: dict[str, Any] = {"listener": label, "priority": rule.priority, "paths": rule.paths(),
+                           "target_groups": [platform.target_group_name(a) for a in tgs],
+                           "action": "forward" if tgs else rule.action_type()}
+    if rule.hosts():
+        row["hosts"] = rule.hosts()
+    return row
 
 
-def _default_action(rule: dict[str, Any]) -> str:
-    actions = rule.get("Actions", []) or []
-    return ",".join(str(a.get("Type")) for a in actions) or "none"
+def _dedicated(rules: list[Rule], route: str, request: Request) -> Rule | None:
+    """The rule written for ``route``: it forwards and names the route's pattern exactly (host permitting).
+    When several do, the one evaluated last: any earlier one that sends the route elsewhere shadows it."""
+    own = [r for r in in_priority_order(rules)
+           if route in r.paths() and r.forward_targets() and r.matches(request) is not False]
+    return own[-1] if own else None
+
+
+def _describe(rule: Rule | None) -> str:
+    if rule is None:
+        return "no rule"
+    what = f"rule {rule.priority}" if not rule.is_default else "the default rule"
+    conditions = ", ".join([f"path {'|'.join(rule.paths())}"] * bool(rule.paths())
+                           + [f"host {'|'.join(rule.hosts())}"] * bool(rule.hosts()))
+    tgs = [platform.target_group_name(a) for a in rule.forward_targets()]
+    action = f"forwards to {', '.join(tgs)}" if tgs else f"answers with {rule.action_type()}"
+    return f"{what}{f' ({conditions})' if conditions else ''}, which {action}"
 
 
 @check("alb.rules", requires=("load_balancer_arn",), timeout_s=25,
-       summary="the ALB has forward rules for /hermes/*, /api/*, /session/* and /ws/* to existing target groups",
-       why="a missing rule sends the route to the listener's default action (a fixed 200 'healthy'), which "
-           "looks like success to a naive probe")
+       summary="each of /hermes/*, /api/*, /session/* and /ws/* reaches its own forward rule (rules evaluated in "
+               "priority order, path and host conditions) and that rule's target group exists",
+       why="a missing rule sends the route to the listener's default action (a fixed 200 'healthy'), which looks "
+           "like success to a naive probe; a higher-priority rule capturing the route sends it elsewhere")
 def alb_rules(ctx: CheckContext) -> None:
     lb = ctx.config.load_balancer_arn
     with ctx.step("elbv2.describe_listeners"):
         listeners = [li for page in ctx.aws.elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=lb)
                      for li in page.get("Listeners", [])]
     table: list[dict[str, Any]] = []
-    forwards: dict[str, list[tuple[dict[str, Any], list[str]]]] = {}
+    by_listener: list[tuple[str, list[Rule]]] = []
     with ctx.step("elbv2.describe_rules"):
         for listener in listeners:
             label = f"{listener.get('Protocol')}:{listener.get('Port')}"
-            rules = _describe_rules(ctx, str(listener["ListenerArn"]))
-            for rule in rules:
-                paths = _rule_paths(rule)
-                tgs = _forward_targets(rule)
-                row = {"listener": label, "priority": rule.get("Priority"), "paths": paths,
-                       "target_groups": [platform.target_group_name(a) for a in tgs],
-                       "action": "forward" if tgs else _default_action(rule)}
-                table.append(row)
-                for path in paths:
-                    forwards.setdefault(path, []).append((row, tgs))
-    ctx.evidence["listeners"] = [f"{li.get('Protocol')}:{li.get('Port')}" for li in listeners]
+            rules = [Rule.from_description(r) for r in _describe_rules(ctx, str(listener["ListenerArn"]))]
+            by_listener.append((label, rules))
+            table.extend(_row(label, rule) for rule in in_priority_order(rules) if not rule.is_default)
+    ctx.evidence["listeners"] = [label for label, _ in by_listener]
     ctx.evidence["rules"] = table
     if not listeners:
         raise ctx.fail(Reason.ROUTE_MISSING, f"load balancer {lb.rsplit('/', 2)[-2] if lb else lb} has no listeners")
+    host = urllib.parse.urlsplit(ctx.config.base_url).hostname if ctx.config.base_url else None
     exists: dict[str, bool] = {}
     missing: list[str] = []
+    shadowed: list[dict[str, Any]] = []
+    unjudged: set[str] = set()
     with ctx.step("elbv2.describe_target_groups"):
-        for path in REQUIRED_ROUTES:
-            candidates = [(row, tgs) for row, tgs in forwards.get(path, []) if tgs]
-            if not candidates:
-                missing.append(f"{path} (no forward rule)")
+        for route in REQUIRED_ROUTES:
+            request = Request(ROUTE_PROBES[route], host)
+            own = [(label, rules, rule) for label, rules in by_listener
+                   if (rule := _dedicated(rules, route, request)) is not None]
+            if not own:
+                missing.append(f"{route} (no forward rule)")
                 continue
-            live = [row for row, tgs in candidates if all(_tg_exists(ctx, arn, exists) for arn in tgs)]
-            if not live:
-                names = sorted({n for row, _ in candidates for n in row["target_groups"]})
-                missing.append(f"{path} (target group {', '.join(names)} does not exist)")
+            for label, rules, dedicated in own:
+                answer = first_match(rules, request)
+                unjudged.update(f"{label} rule {r.priority}" for r in answer.not_evaluated)
+                first = answer.rule
+                if first is not dedicated and (first is None or set(first.forward_targets())
+                                               != set(dedicated.forward_targets())):
+                    shadowed.append({"route": route, "request": f"GET {request.path}", "host": host,
+                                     "listener": label, "rule": _row(label, first) if first else None,
+                                     "route_rule": _row(label, dedicated)})
+                    missing.append(f"{route} on {label}: GET {request.path} is taken by {_describe(first)}, "
+                                   f"before rule {dedicated.priority} for {route}")
+                    continue
+                tgs = dedicated.forward_targets()
+                if not all(_tg_exists(ctx, arn, exists) for arn in tgs):
+                    names = ", ".join(platform.target_group_name(a) for a in tgs)
+                    missing.append(f"{route} (target group {names} does not exist)")
+    if unjudged:
+        ctx.evidence["rules_not_evaluated"] = sorted(unjudged)
+    if shadowed:
+        ctx.evidence["shadowed"] = shadowed
+        raise ctx.fail(Reason.ROUTE_MISSING, "ALB route shadowed: " + "; ".join(missing))
     if missing:
         raise ctx.fail(Reason.ROUTE_MISSING, "ALB route missing: " + "; ".join(missing))
-    ctx.note(f"{len(REQUIRED_ROUTES)} routes forward to live target groups ({len(table)} rules on "
-             f"{len(listeners)} listener(s))")
+    ctx.note(f"{len(REQUIRED_ROUTES)} routes reach their own forward rules and live target groups "
+             f"({len(table)} rules on {len(listeners)} listener(s), evaluated for host {host or '(unknown)'})")
 
 
 def _describe_rules(ctx: CheckContext, listener_arn: str) -> list[dict[str, Any]]:
