@@ -3,7 +3,9 @@
 Checks run in waves ordered by ``depends_on`` (credentials and config first), each wave on a thread pool.
 Every check gets ``min(check timeout, run deadline)``; journeys and destructive checks keep a cleanup reserve
 so their undo always has time. Checks still running at the deadline are reported INCOMPLETE and the run
-returns on time.
+returns on time; its workers are daemon threads (``harness.workers``), so abandoned work never holds up the
+process's exit. A cancellation on the run's deadline (SIGTERM, Ctrl-C) ends the work at once and still runs
+every undo, within ``cleanup_reserve_s`` of the signal.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from harness.errors import CanaryError, CheckSkipped, DeadlineExceeded, Transien
 from harness.http import HttpClient
 from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier
 from harness.redact import Redactor
+from harness.workers import DaemonPool
 
 ResultListener = Callable[[CheckResult], None]
 
@@ -42,6 +45,8 @@ class RunLock(Protocol):
         """Give the lock back (only if this run holds it)."""
 _TRANSIENT = (TransientFailure, TransientCanaryError)
 _WRITING_TIERS = (Tier.JOURNEY, Tier.DESTRUCTIVE)
+_CANCEL_POLL_S = 0.2  # how soon the run loop turns a signal's request into a fired cancellation
+_JOIN_GRACE_S = 1.0  # how long a finished run waits for workers it abandoned (their sockets are being shut)
 
 
 class UnknownCheckError(ValueError):
@@ -161,15 +166,17 @@ class Runner:
             except Exception as exc:  # the lock is the canary's own machinery: its failure is an ERROR
                 journey_refusal = _classify_unexpected(exc)
             holds_lock = journey_refusal is None
-        pool = cf.ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="check")
+        pool = DaemonPool(self.max_workers, name="check")
         try:
             self._schedule(pool, selection.to_run, profile_value, deadline, run_id, facts, journey_refusal,
                            results, record, started)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
+            pool.join(_JOIN_GRACE_S)
             if holds_lock and lock is not None:
+                reserve = self.config.cleanup_reserve_s
                 with contextlib.suppress(Exception):  # the lock item expires by itself
-                    lock.release(run_id, deadline.shrink(-self.config.cleanup_reserve_s))
+                    lock.release(run_id, deadline.shrink(-reserve).for_cleanup(reserve + self.config.aws_timeout_s))
         ordered = tuple(results[c.id] for c in self.catalogue if c.id in results)
         duration_s = time.perf_counter() - started
         cost = sum(r.cost_usd for r in ordered) + self.cost_model.run_cost(duration_s)
@@ -178,7 +185,7 @@ class Runner:
                          duration_ms=int(duration_s * 1000), checks=ordered, estimated_cost_usd=cost,
                          canary_version=__version__, maintenance=window is not None)
 
-    def _schedule(self, pool: cf.ThreadPoolExecutor, checks: Sequence[Check], profile: Profile, deadline: Deadline,
+    def _schedule(self, pool: DaemonPool, checks: Sequence[Check], profile: Profile, deadline: Deadline,
                   run_id: str, facts: RunFacts, journey_refusal: Verdict | None, results: dict[str, CheckResult],
                   record: Callable[[CheckResult], None], started: float) -> None:
         """Start each check as soon as it may run; record results as soon as they are final.
@@ -222,10 +229,19 @@ class Runner:
                         record(self._skipped(chk, profile, blocked) if blocked is not None else result)
 
         settle()
+        cancellation = deadline.cancellation
+        until = deadline.for_cleanup(self.config.cleanup_reserve_s)  # a cancelled run still waits for its undos
         while running:
-            done, _ = cf.wait(running, timeout=deadline.remaining() + 0.05, return_when=cf.FIRST_COMPLETED)
+            wait_s = until.remaining() + 0.05
+            if cancellation is not None:
+                cancellation.fire()  # a signal only requested it: wake the waits and the watchdog from here
+                if not cancellation.requested:
+                    wait_s = min(wait_s, _CANCEL_POLL_S)
+            done, _ = cf.wait(running, timeout=wait_s, return_when=cf.FIRST_COMPLETED)
             if not done:
-                break
+                if until.expired:
+                    break
+                continue
             for future in done:
                 chk = running.pop(future)
                 result = future.result()  # _run_one never raises
@@ -238,7 +254,7 @@ class Runner:
         for future, chk in running.items():
             future.cancel()
             record(CheckResult(id=chk.id, tier=chk.tier, profile=profile, outcome=Outcome.INCOMPLETE,
-                               reason=Reason.DEADLINE, message="run deadline reached before the check finished",
+                               reason=Reason.DEADLINE, message=deadline.exceeded("the check finished").message,
                                duration_ms=int((time.perf_counter() - started) * 1000)))
         for result in held.values():  # finished, but a dependency never did: its verdict cannot be trusted
             waited = ", ".join(d for d in self._by_id[result.id].depends_on if d not in results)
@@ -284,7 +300,7 @@ class Runner:
         pause = self.config.confirm_pause_s
         if run_deadline.remaining() < pause + min(chk.timeout_s, 5.0):
             return replace(first, evidence={**first.evidence, "confirmed": False})
-        time.sleep(pause)
+        run_deadline.sleep(pause)
         second = _strip_internal(self._attempt(chk, profile, run_deadline, run_id, RunFacts(), retries=1))
         if second.outcome is Outcome.FAILED:
             return replace(second, evidence={**second.evidence, "confirmed": True,
@@ -308,7 +324,8 @@ class Runner:
         transient = False
         try:
             if work_deadline.expired:
-                raise DeadlineExceeded("no time left to start the check (cleanup reserve kept)")
+                raise (work_deadline.exceeded("starting the check") if work_deadline.cancelled else
+                       DeadlineExceeded("no time left to start the check (cleanup reserve kept)"))
             chk.fn(ctx)
         except _TRANSIENT as exc:
             verdict, transient = exc, True
@@ -317,10 +334,11 @@ class Runner:
         except BaseException as exc:  # never escapes, not even SystemExit from a library (no ^C in workers)
             verdict = _classify_unexpected(exc)
         finally:
-            cleanup_failure = self._cleanup(ctx, run_deadline)
+            # Undos keep the run deadline; a cancelled run gives them cleanup_reserve_s from the signal.
+            cleanup_failure = self._cleanup(ctx, run_deadline.for_cleanup(self.config.cleanup_reserve_s))
         duration_ms = int((time.perf_counter() - started) * 1000)
-        if verdict is None and cleanup_failure is not None:
-            verdict = cleanup_failure
+        if cleanup_failure is not None and (verdict is None or isinstance(verdict, DeadlineExceeded)):
+            verdict = cleanup_failure  # an interrupted run that leaves something behind is an ERROR, not silence
         outcome, reason, message = self._judge(chk, ctx, verdict, duration_ms)
         if isinstance(verdict, DeadlineExceeded) and limited_by_check and not own_limit.expired:
             # The check's own timeout ran out, not the run's: the target was too slow.

@@ -627,3 +627,124 @@ def test_a_run_of_hostile_probes_reports_each_reason_and_returns_on_time(server:
     assert elapsed < 5, f"hostile run took {elapsed:.1f} s"
     steps = {r.id: r.steps for r in report.checks}
     assert steps["h.notjson"][0].outcome is Outcome.PASSED and "ttfb" in steps["h.notjson"][0].phases_ms
+
+
+# --- drips before the body: every step has a wall-clock bound (issue 14.2) ------------------------------------------
+# The read timeout restarts with each byte, so only the watchdog bounds these. The raw servers drip for far longer
+# than any bound asserted here (RAW_DRIP_CAP_S), so a missing bound fails the test instead of passing slowly.
+
+RAW_DRIP_CAP_S = 30.0
+RAW_MAX_CONNECTIONS = 16
+STEP_BOUND_S = 2.0  # generous: an HTTP step must end within its timeout plus this (measured: well under 0.1 s)
+TLS_RECORD_HEADER = b"\x16\x03\x03\x40\x00"  # a TLS handshake record of 16 KiB that never completes
+
+
+@dataclass
+class RawServer:
+    """A loopback listener that answers each connection with a drip (bounded in connections and time)."""
+
+    mode: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    port: int = 0
+    connections: int = 0
+
+    def serve(self, listener: socket.socket) -> None:
+        listener.settimeout(0.1)
+        while not self.stop.is_set() and self.connections < RAW_MAX_CONNECTIONS:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        started = time.monotonic()
+        try:
+            if self.mode != "tls":
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)  # the request (or the WebSocket upgrade)
+            first, unit = {"status": (b"", b"H"), "headers": (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),
+                           "continue": (b"", b"HTTP/1.1 100 Continue\r\n\r\n"),
+                           "ws-upgrade": (b"HTTP/1.1 101 Switching Protocols\r\nX-Slow: ", b"a"),
+                           "tls": (TLS_RECORD_HEADER, b"\0")}[self.mode]
+            conn.sendall(first)
+            while not self.stop.is_set() and time.monotonic() - started < RAW_DRIP_CAP_S:
+                conn.sendall(unit)
+                self.stop.wait(0.05)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+@contextlib.contextmanager
+def raw_server(mode: str) -> Iterator[RawServer]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    srv = RawServer(mode, port=listener.getsockname()[1])
+    thread = threading.Thread(target=srv.serve, args=(listener,), daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.stop.set()
+        thread.join(2)
+        listener.close()
+
+
+def timed(fn: Callable[[], object]) -> tuple[Verdict, float]:
+    started = time.perf_counter()
+    verdict = failure(fn)
+    return verdict, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("mode", ["status", "headers", "continue"])
+def test_a_dripped_status_line_header_block_or_endless_100_continue_ends_at_the_step_timeout(mode: str) -> None:
+    with raw_server(mode) as srv:
+        verdict, elapsed = timed(lambda: get(client(), f"http://127.0.0.1:{srv.port}/hermes/health", timeout_s=0.5))
+    assert isinstance(verdict, TransientFailure) and verdict.reason is Reason.HTTP_TIMEOUT, verdict.message
+    assert "0.5 s" in verdict.message
+    assert elapsed < 0.5 + STEP_BOUND_S, f"{mode} drip held the step for {elapsed:.1f} s with a 0.5 s timeout"
+
+
+@pytest.mark.parametrize("mode", ["status", "headers", "continue"])
+def test_a_drip_before_the_body_ends_at_the_run_deadline_as_incomplete(mode: str) -> None:
+    with raw_server(mode) as srv:
+        verdict, elapsed = timed(lambda: get(client(), f"http://127.0.0.1:{srv.port}/hermes/health", timeout_s=30,
+                                             deadline_s=0.5))
+    assert isinstance(verdict, DeadlineExceeded)
+    assert elapsed < 0.5 + STEP_BOUND_S
+
+
+def test_a_dripped_tls_handshake_ends_at_the_step_timeout() -> None:
+    with raw_server("tls") as srv:
+        verdict, elapsed = timed(lambda: get(client(), f"https://127.0.0.1:{srv.port}/hermes/health", timeout_s=0.5))
+    assert verdict.outcome is Outcome.FAILED and verdict.reason in (Reason.TLS_ERROR, Reason.HTTP_TIMEOUT)
+    assert elapsed < 0.5 + STEP_BOUND_S, f"TLS drip held the step for {elapsed:.1f} s"
+
+
+@pytest.mark.parametrize(("mode", "scheme"), [("tls", "wss"), ("ws-upgrade", "ws")])
+def test_a_dripped_websocket_open_ends_at_the_step_timeout(mode: str, scheme: str) -> None:
+    with raw_server(mode) as srv:
+        url = f"{scheme}://127.0.0.1:{srv.port}/ws/hmr"
+        verdict, elapsed = timed(lambda: client().websocket_hello(url, deadline=Deadline.after(30), timeout_s=0.5))
+        assert verdict.outcome is Outcome.FAILED and verdict.reason in (Reason.TLS_ERROR, Reason.HTTP_TIMEOUT), (
+            verdict.reason, verdict.message)
+        assert elapsed < 0.5 + STEP_BOUND_S, f"{mode} drip held the WebSocket open for {elapsed:.1f} s"
+        verdict, elapsed = timed(lambda: client().websocket_hello(url, deadline=Deadline.after(0.5), timeout_s=30))
+    assert isinstance(verdict, DeadlineExceeded)
+    assert elapsed < 0.5 + STEP_BOUND_S
+
+
+def test_a_watched_connection_is_reused_and_a_fired_alarm_never_touches_the_next_request(server: Server) -> None:
+    """Kept-alive connections go back to the pool unwatched: the next request on them is not cut."""
+    http = client()
+    for _ in range(5):
+        assert get(http, f"{server.base}/json", timeout_s=0.2).json() == {"status": "ok"}
+    time.sleep(0.4)  # every alarm above is long due
+    assert get(http, f"{server.base}/json", timeout_s=5).json() == {"status": "ok"}

@@ -7,6 +7,8 @@ INCOMPLETE (not blamed on the target), and the loop never hammers the target (ba
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -243,3 +245,80 @@ def test_poll_on_an_already_expired_deadline_probes_once_and_reports_the_deadlin
     with pytest.raises(DeadlineExceeded):
         poll_until(probe, until=probe.ready, deadline=deadline, timeout_s=30, what="x", sleep=clock.sleep)
     assert probe.calls == 1
+
+
+# --- cancellation (SIGTERM, Ctrl-C): work stops at once, cleanup keeps a short grace --------------------------------
+
+
+def test_a_requested_cancellation_expires_work_deadlines_and_their_children_at_once() -> None:
+    from harness.deadline import Cancellation
+
+    clock = FakeClock()
+    cancel = Cancellation(clock=clock)
+    run = Deadline.after(100, clock=clock, cancellation=cancel)
+    work = run.shrink(10).child(30)
+    assert work.remaining() == 30 and not work.cancelled
+    clock.now += 5
+    cancel.request("SIGTERM")  # what a signal handler does: no lock, no wake-up yet
+    assert work.expired and work.remaining() == 0 and run.expired and work.cancelled
+    with pytest.raises(DeadlineExceeded, match=r"run cancelled \(SIGTERM\)"):
+        work.bound(10, "GET /hermes/health")
+
+
+def test_a_cleanup_deadline_keeps_its_grace_after_a_cancellation_but_never_passes_the_run_deadline() -> None:
+    from harness.deadline import Cancellation
+
+    clock = FakeClock()
+    cancel = Cancellation(clock=clock)
+    run = Deadline.after(100, clock=clock, cancellation=cancel)
+    cleanup = run.for_cleanup(20)
+    assert cleanup.remaining() == 100  # not cancelled: the run's own deadline
+    clock.now += 10
+    cancel.request("SIGINT")
+    assert cleanup.remaining() == 20 and not cleanup.expired
+    assert cleanup.child(5).remaining() == 5  # children of a cleanup deadline keep its grace
+    short = Deadline.after(8, clock=clock, cancellation=cancel).for_cleanup(20)
+    assert short.remaining() == 8  # the grace never extends a deadline past its own expiry
+    clock.now += 20
+    assert cleanup.expired
+
+
+def test_a_fired_cancellation_cuts_the_poll_wait_short_and_reports_incomplete() -> None:
+    from harness.deadline import Cancellation
+
+    cancel = Cancellation()
+    deadline = Deadline.after(60, cancellation=cancel)
+    calls: list[float] = []
+
+    def probe() -> bool:
+        calls.append(time.monotonic())
+        if len(calls) == 2:
+            threading.Thread(target=cancel.cancel, args=("SIGTERM",), daemon=True).start()
+        return False
+
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"run cancelled \(SIGTERM\) while waiting for the container"):
+        poll_until(probe, until=bool, deadline=deadline, timeout_s=30, what="the container", interval_s=0.05,
+                   max_interval_s=10, backoff=100)  # the second pause would be 5 s
+    assert len(calls) == 2  # no probe after the cancellation
+    assert time.monotonic() - started < 4, "the wait was not cut short by the cancellation"
+
+
+def test_cancellation_callbacks_run_once_when_fired_and_at_once_after() -> None:
+    from harness.deadline import Cancellation
+
+    cancel = Cancellation()
+    seen: list[str] = []
+    unsubscribe = cancel.on_fire(lambda: seen.append("a"))
+    dropped = cancel.on_fire(lambda: seen.append("dropped"))
+    dropped()
+    cancel.fire()  # nothing requested yet: nothing happens
+    assert seen == []
+    cancel.request("SIGTERM")
+    cancel.request("SIGINT")  # the first reason wins
+    cancel.fire()
+    cancel.fire()
+    assert seen == ["a"] and cancel.reason == "SIGTERM"
+    cancel.on_fire(lambda: seen.append("late"))
+    assert seen == ["a", "late"]
+    unsubscribe()

@@ -713,3 +713,93 @@ def test_report_fields_maintenance_and_a_broken_listener() -> None:
     assert data["estimated_cost_usd"] >= 0.5
     assert data["checks"][0]["start_type"] == "warm"
     assert report.outcome is Outcome.PASSED
+
+
+# --- nothing the runner abandons outlives the run; a cancellation still cleans up (issue 14.2, 14.5) ---------------
+
+
+def test_workers_are_daemon_threads_so_an_abandoned_check_never_holds_up_process_exit(
+        release: threading.Event) -> None:
+    workers: list[threading.Thread] = []
+
+    def hangs(ctx: CheckContext) -> None:
+        workers.append(threading.current_thread())
+        release.wait(5)  # deadline-unaware: abandoned at the deadline
+
+    report = runner(declare("hangs", hangs)).run(deadline=Deadline.after(0.2))
+    assert report.checks[0].outcome is Outcome.INCOMPLETE
+    assert workers and workers[0].is_alive()  # still stuck after the run returned...
+    assert workers[0].daemon  # ...but Python's exit does not join it (ThreadPoolExecutor's workers it does)
+
+
+def test_a_finished_run_leaves_no_worker_thread_behind() -> None:
+    before = {t.ident for t in threading.enumerate()}
+    for _ in range(3):
+        runner(declare("a", passes), declare("b", passes), declare("c", passes)).run(deadline=Deadline.after(5))
+    extra = [t.name for t in threading.enumerate() if t.ident not in before]
+    assert extra == []
+
+
+def test_a_cancellation_stops_the_waits_runs_the_undos_lifo_and_releases_the_lock() -> None:
+    from harness.deadline import Cancellation
+
+    order: list[str] = []
+    undo_time: dict[str, float] = {}
+    in_wait = threading.Event()
+
+    def undo(name: str, deadline: Deadline) -> None:
+        undo_time[name] = deadline.remaining()
+        order.append(name)
+
+    def journey(ctx: CheckContext) -> None:
+        ctx.add_cleanup("release container", functools.partial(undo, "release container"))
+        ctx.add_cleanup("deactivate session", functools.partial(undo, "deactivate session"))
+        in_wait.set()
+        poll_until(lambda: False, until=bool, deadline=ctx.deadline, timeout_s=60, what="the container ready",
+                   interval_s=30)  # one long pause: only the cancellation can end it early
+
+    cancel = Cancellation()
+    lock = FakeLock()
+    config = CanaryConfig(tiers=("probe", "journey"), cleanup_reserve_s=5.0, confirm_failures=False)
+    threading.Thread(target=lambda: in_wait.wait(5) and cancel.request("SIGTERM"), daemon=True).start()
+    started = time.monotonic()
+    report = runner(declare("session.lifecycle", journey, tier=Tier.JOURNEY, timeout_s=120), config=config).run(
+        deadline=Deadline.after(100, cancellation=cancel), tiers=["journey"], lock=lock)
+    elapsed = time.monotonic() - started
+    result = report.checks[0]
+    assert (result.outcome, result.reason) == (Outcome.INCOMPLETE, Reason.DEADLINE)
+    assert "run cancelled (SIGTERM)" in result.message
+    assert order == ["deactivate session", "release container"]
+    assert all(0 < left <= 5.0 for left in undo_time.values()), undo_time  # the grace, not the run's 100 s
+    assert lock.released == [report.run_id]
+    assert report.exit_code == 3
+    assert elapsed < 10, f"the cancelled run took {elapsed:.1f} s (its wait alone was 30 s)"
+
+
+def test_a_cleanup_that_hangs_after_a_cancellation_is_bounded_by_the_reserve_and_is_an_error() -> None:
+    from harness.deadline import Cancellation
+
+    in_wait = threading.Event()
+
+    def stuck_undo(deadline: Deadline) -> None:
+        poll_until(lambda: False, until=bool, deadline=deadline, timeout_s=60, what="the session to drain",
+                   interval_s=0.05)
+
+    def journey(ctx: CheckContext) -> None:
+        ctx.add_cleanup("drain session", stuck_undo)
+        in_wait.set()
+        poll_until(lambda: False, until=bool, deadline=ctx.deadline, timeout_s=60, what="ready", interval_s=30)
+
+    cancel = Cancellation()
+    threading.Thread(target=lambda: in_wait.wait(5) and cancel.request("SIGINT"), daemon=True).start()
+    config = CanaryConfig(tiers=("probe", "journey"), cleanup_reserve_s=0.5, confirm_failures=False)
+    started = time.monotonic()
+    report = runner(declare("session.lifecycle", journey, tier=Tier.JOURNEY, timeout_s=120), config=config).run(
+        deadline=Deadline.after(100, cancellation=cancel), tiers=["journey"])
+    result = report.checks[0]
+    assert time.monotonic() - started < 10
+    # The leftover is the canary's problem, and visible: ERROR cleanup_failed (exit 2), not a silent INCOMPLETE
+    assert (result.outcome, result.reason) == (Outcome.ERROR, Reason.CLEANUP_FAILED)
+    assert [(s.name, s.outcome) for s in result.steps] == [("cleanup:drain session", Outcome.ERROR)]
+    assert "run cancelled (SIGINT)" in result.steps[0].message
+    assert report.exit_code == 2
