@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.contract import PROFILES, TIERS
+from harness.contract import PROFILES, TIERS, all_check_ids
 from harness.errors import ConfigError
 from harness.redact import mask_userinfo
 
@@ -87,6 +87,8 @@ class CanaryConfig:
     metric_namespace_platform: str = "Webordinary/EditSessions"
     # The platform's CloudFormation stack: while it updates, readiness/routing failures are ``deploying``.
     platform_stack_name: str | None = None
+    # Checks the deployed stack alarms on: SKIPPED not_configured is then ERROR config_invalid (harness.required).
+    required_checks: tuple[str, ...] = ()
 
     @property
     def hermes_base(self) -> str | None:
@@ -160,6 +162,7 @@ _SPECS: dict[str, _Spec] = {
     "confirm_pause_s": _Spec("CANARY_CONFIRM_PAUSE_S", "float0"),
     "metric_namespace_platform": _Spec("PLATFORM_METRIC_NAMESPACE", "name"),
     "platform_stack_name": _Spec("PLATFORM_STACK_NAME", "str"),
+    "required_checks": _Spec("CANARY_REQUIRED_CHECKS", "checks"),
 }
 
 CONFIG_FILE_ENV = "CANARY_CONFIG"
@@ -345,6 +348,12 @@ def _convert(kind: str, value: Any) -> Any:
         return _check_arn(text, kind.split(":", 1)[1]) if text else None
     if kind == "windows":
         return _parse_windows(value)
+    if kind == "checks":
+        ids = tuple(dict.fromkeys(_split(value)))
+        unknown = [i for i in ids if i not in all_check_ids()]
+        if unknown:
+            raise ValueError(f"unknown check id(s) {', '.join(map(_shown, unknown))}; see `canary list`")
+        return ids
     raise AssertionError(f"unknown kind {kind}")
 
 

@@ -30,6 +30,7 @@ from harness.errors import CanaryError, CheckSkipped, DeadlineExceeded, Transien
 from harness.http import HttpClient
 from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier
 from harness.redact import Redactor
+from harness.required import enforce_required
 from harness.workers import DaemonPool
 
 ResultListener = Callable[[CheckResult], None]
@@ -149,7 +150,7 @@ class Runner:
         results: dict[str, CheckResult] = {}
 
         def record(result: CheckResult) -> None:
-            noted = _in_maintenance(result, window)
+            noted = _in_maintenance(enforce_required(result, self.config.required_checks), window)
             results[noted.id] = noted
             self._emit(noted)
 
