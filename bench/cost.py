@@ -6,7 +6,8 @@
   a failure inside the run, so an alarm can fire on one datapoint). Shown twice: with the cost model's deployment
   (``harness.cost_report.default_deployment``) and with the alarm settings the CDK app actually deploys
   (``cdk.json`` context: ``alarm_datapoints`` of ``alarm_evaluation_periods``), because they can drift apart.
-- The custom-metric count, and the most metrics the 25% target leaves room for.
+- The always-on custom-metric count (contract v2: at most 12 whatever the number of checks; the sparse metrics are
+  billed only in the hours they occur), and how the monthly bill moves per added check, here and on Synthetics.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bench import PROJECT_ROOT, Figure, print_figures
 
 TARGET_RATIO_PCT = 25.0
 TARGET_PERIODS = 1.0
+TARGET_ALWAYS_ON_METRICS = 12.0
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 
 
@@ -55,7 +57,7 @@ def cdk_alarm_settings(context: Mapping[str, Any]) -> dict[str, int]:
 def run() -> list[Figure]:
     from harness import cost as prices
     from harness.config import CanaryConfig
-    from harness.cost_report import default_deployment, estimate_deployment, time_to_detect
+    from harness.cost_report import default_deployment, estimate_deployment, sparse_metric_hour_usd, time_to_detect
 
     config = CanaryConfig()  # the defaults `canary cost` sees with no environment: session-platform
     deployment = default_deployment(config)
@@ -72,9 +74,14 @@ def run() -> list[Figure]:
                raw=f"${estimate.total_usd:.2f} vs ${estimate.synthetics_equivalent_usd:.2f} per month; "
                    f"largest: {top}",
                note=f"{config.profile}, prices as of {estimate.prices_as_of}"),
-        Figure("cost: custom metrics", float(estimate.custom_metrics), "count",
-               raw=f"${metrics_usd:.2f}/month at ${prices.CLOUDWATCH_METRIC_MONTH_USD:.2f} each",
-               note=f"the 25% target leaves room for {budget}"),
+        Figure("cost: always-on custom metrics", float(estimate.custom_metrics), "count", TARGET_ALWAYS_ON_METRICS,
+               raw=f"${metrics_usd:.2f}/month at ${prices.CLOUDWATCH_METRIC_MONTH_USD:.2f} each; sparse "
+                   f"{', '.join(estimate.sparse_metrics)}: ${sparse_metric_hour_usd():.5f} per metric-hour emitted",
+               note=f"the 25% target leaves room for {budget}; the same for any number of non-SLI checks"),
+        Figure("cost: monthly bill per added check", estimate.per_added_check["check"] * 100, "cents",
+               raw=f"latency SLI ${estimate.per_added_check['latency_sli_check']:.2f}; on Synthetics "
+                   f"${estimate.per_added_check['synthetics_check']:.2f}",
+               note="its alarm and log lines; no always-on metric unless it is a latency SLI"),
         Figure("time to detect: cost model's alarms", periods_to_detect(
             deployment.alarm_period_minutes, deployment.alarm_datapoints, probe.every_minutes), "periods",
                TARGET_PERIODS,

@@ -42,9 +42,15 @@ def report_blobs(report: RunReport) -> list[Blob]:
 
 
 def sweep_blobs(environment: str, *, leaked: int, run_id: str, canary_errors: int = 0) -> list[Blob]:
-    """The sweeper's LeakedSessions, plus CanaryErrors when the sweep itself could not work."""
+    """The sweeper's LeakedSessions when it found any, plus CanaryErrors when the sweep itself could not work.
+
+    Sparse like the outcomes (contract v2): a clean sweep sends nothing, so it costs nothing; the leaked-sessions
+    alarm treats missing data as not breaching, and the sweeper's own failures have their Lambda alarms.
+    """
     dims = contract.run_dimensions(environment)
-    points = [Datapoint(contract.LEAKED_SESSIONS, contract.UNIT_COUNT, float(leaked), dims)]
+    points = []
+    if leaked:
+        points.append(Datapoint(contract.LEAKED_SESSIONS, contract.UNIT_COUNT, float(leaked), dims))
     if canary_errors:
         points.append(Datapoint(contract.CANARY_ERRORS, contract.UNIT_COUNT, float(canary_errors), dims))
     return group(points, metadata={"run_id": run_id})

@@ -38,7 +38,7 @@ CHECKS_FAILED = "ChecksFailed"  # count, only when > 0 (never inside a maintenan
 CANARY_ERRORS = "CanaryErrors"
 RUN_DURATION = "RunDuration"  # ms, every run
 ESTIMATED_RUN_COST = "EstimatedRunCostUSD"  # None unit (USD), every run
-LEAKED_SESSIONS = "LeakedSessions"  # count, every sweep
+LEAKED_SESSIONS = "LeakedSessions"  # count, only when a sweep found leaked sessions
 
 # Key latencies (dimensions Environment, Check [, Step | StartType]).
 SESSION_ACTIVATE_LATENCY = "SessionActivateLatency"
@@ -171,7 +171,7 @@ def all_check_ids() -> tuple[str, ...]:
 # Emitted only when they happen (value 1, or a count > 0): CloudWatch bills a custom metric per hour in which it
 # receives data, so sparse metrics cost nothing on a healthy platform while keeping their names.
 SPARSE_PER_CHECK_METRICS = (CHECK_FAILED, CHECK_DEGRADED, CHECK_RETRIED)
-SPARSE_PER_RUN_METRICS = (CHECKS_FAILED, CANARY_ERRORS)
+SPARSE_PER_RUN_METRICS = (CHECKS_FAILED, CANARY_ERRORS, LEAKED_SESSIONS)
 # Per run, on every run: the heartbeat and the run's own cost and duration.
 ALWAYS_ON_PER_RUN_METRICS = (RUN_PASSED, RUN_DURATION, ESTIMATED_RUN_COST)
 # Tier of each check id that is not a probe (the rest are probes).
@@ -183,11 +183,11 @@ NON_PROBE_TIERS: dict[str, str] = {
 }
 
 
-def always_on_metrics(check_ids: Iterable[str], *, sweeper: bool) -> tuple[str, ...]:
+def always_on_metrics(check_ids: Iterable[str]) -> tuple[str, ...]:
     """The custom metrics an environment running ``check_ids`` on schedule emits on every run, one entry each.
 
-    The set is fixed whatever the catalogue: the per-run metrics, ``CheckDuration`` of the latency SLIs only, the
-    journey's key latencies and the sweeper's ``LeakedSessions``. ``ContainerReadyLatency`` is one entry: each
+    The set is fixed whatever the catalogue: the per-run metrics, ``CheckDuration`` of the latency SLIs only and
+    the journey's key latencies. ``ContainerReadyLatency`` is one entry: each
     journey run emits it with ``StartType`` cold or warm, never both, so the pair is billed as one metric.
     Everything else (``SPARSE_PER_CHECK_METRICS``, ``SPARSE_PER_RUN_METRICS``) costs only in the hours it happens.
     """
@@ -196,8 +196,6 @@ def always_on_metrics(check_ids: Iterable[str], *, sweeper: bool) -> tuple[str, 
     names += [f"{CHECK_DURATION}[{c}]" for c in ids if c in LATENCY_SLI_CHECKS]
     if "session.lifecycle" in ids:
         names += [f"{name}[session.lifecycle]" for name in KEY_LATENCY_METRICS]
-    if sweeper:
-        names.append(LEAKED_SESSIONS)
     return tuple(names)
 
 
@@ -210,10 +208,9 @@ def custom_metric_count(profile: str, tiers: tuple[str, ...] = ("probe", "journe
     """Always-on custom metrics one environment emits for a profile and its scheduled tiers (at most 12).
 
     Each is billed every month (``harness.cost_report``); the sparse metrics are billed per hour they occur and are
-    not counted. The sweeper runs whenever a scheduled tier creates sessions (as the CDK app deploys it).
+    not counted.
     """
-    sweeper = bool({"journey", "destructive"} & set(tiers))
-    return len(always_on_metrics(scheduled_check_ids(profile, tiers), sweeper=sweeper))
+    return len(always_on_metrics(scheduled_check_ids(profile, tiers)))
 
 
 # The exact dimension sets each EMF blob carries (Powertools adds ``service``). Alarms built by infra/ must use

@@ -3,6 +3,11 @@
 The estimate covers Lambda GB-seconds and requests per schedule, custom metrics, alarms, the dashboard and
 log ingestion, plus the platform-side cost of journeys (edit-container task-seconds of synthetic sessions),
 next to the cost of the same checks as CloudWatch Synthetics canaries. Prices: ``harness.cost``.
+
+Custom metrics follow contract v2 (DESIGN §6): CloudWatch bills a metric for each hour in which it receives
+data, so only the always-on set (``contract.always_on_metrics``, the same whatever the number of checks) is a
+monthly line; the sparse ones (``CheckFailed`` and friends) cost a fraction of a cent per hour in which something
+failed, and a healthy month costs nothing for them. ``per_added_check`` says how the bill moves with the catalogue.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from harness import contract, cost
 from harness.config import CanaryConfig
 
 MINUTES_PER_MONTH = 30 * 24 * 60
+HOURS_PER_MONTH = MINUTES_PER_MONTH / 60
+# One more per-check log line per run (JSON with Powertools' context keys and the contract's fields).
+LOG_KB_PER_CHECK_LINE = 0.8
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class Deployment:
     alarm_period_minutes: int = 15
     alarm_datapoints: int = 1
     alarm_evaluation_periods: int = 1
-    log_kb_per_run: float = 8.0
+    log_kb_per_run: float = 4.0  # the invoke and run summary lines and the EMF lines; per-check lines come on top
     alarms: int = 0
     composite_alarms: int = 2  # platform-unhealthy, canary-broken
     dashboards: int = 1
@@ -76,8 +84,11 @@ class Estimate:
     lines: dict[str, float] = field(default_factory=dict)
     synthetics_equivalent_usd: float = 0.0
     time_to_detect_minutes: float = 0.0
-    custom_metrics: int = 0
+    custom_metrics: int = 0  # always-on (billed every month); the sparse ones are not counted
     prices_as_of: str = cost.PRICES_AS_OF
+    always_on_metrics: tuple[str, ...] = ()
+    sparse_metrics: tuple[str, ...] = ()
+    per_added_check: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_usd(self) -> float:
@@ -93,8 +104,34 @@ class Estimate:
                 "synthetics_equivalent_monthly_usd": round(self.synthetics_equivalent_usd, 2),
                 "ratio_to_synthetics": round(self.ratio_to_synthetics, 3),
                 "custom_metrics": self.custom_metrics,
+                "always_on_metrics": list(self.always_on_metrics),
+                "sparse_metrics": list(self.sparse_metrics),
+                "sparse_metric_hour_usd": round(sparse_metric_hour_usd(), 6),
+                "per_added_check_monthly_usd": {k: round(v, 4) for k, v in self.per_added_check.items()},
                 "time_to_detect_minutes": self.time_to_detect_minutes,
                 "prices_as_of": self.prices_as_of}
+
+
+def sparse_metric_hour_usd() -> float:
+    """What one sparse metric costs for one hour in which it is emitted (a failing check's CheckFailed, say)."""
+    return cost.CLOUDWATCH_METRIC_MONTH_USD / HOURS_PER_MONTH
+
+
+def per_added_check(deployment: Deployment) -> dict[str, float]:
+    """Monthly change of the bill for one more probe check, here and as a Synthetics canary.
+
+    Here: its alarm (one per scheduled check), one more log line per run, and for a latency SLI its always-on
+    ``CheckDuration``; its sparse metrics cost ``sparse_metric_hour_usd`` per hour it fails, nothing while it passes.
+    Checks run concurrently inside the one invocation, so the Lambda time is not modelled per check. Synthetics:
+    one more canary, billed per run, plus the same alarm.
+    """
+    probe = next((s for s in deployment.schedules if s.name == "probes"), None)
+    runs = probe.runs_per_month if probe else 0.0
+    alarm = cost.CLOUDWATCH_ALARM_MONTH_USD
+    logs = runs * LOG_KB_PER_CHECK_LINE / 1024 / 1024 * cost.LOG_INGEST_GB_USD
+    return {"check": alarm + logs,
+            "latency_sli_check": alarm + logs + cost.CLOUDWATCH_METRIC_MONTH_USD,
+            "synthetics_check": alarm + runs * cost.SYNTHETICS_RUN_USD}
 
 
 def time_to_detect(deployment: Deployment) -> float:
@@ -113,14 +150,16 @@ def estimate_deployment(config: CanaryConfig, deployment: Deployment | None = No
         runs = sched.runs_per_month
         gb_s = runs * sched.run_seconds * sched.memory_mb / 1024
         lines[f"lambda:{sched.name}"] = gb_s * cost.LAMBDA_ARM_GB_SECOND_USD + runs * cost.LAMBDA_REQUEST_USD
-        lines[f"logs:{sched.name}"] = runs * dep.log_kb_per_run / 1024 / 1024 * cost.LOG_INGEST_GB_USD
+        log_kb = dep.log_kb_per_run + sched.checks * LOG_KB_PER_CHECK_LINE
+        lines[f"logs:{sched.name}"] = runs * log_kb / 1024 / 1024 * cost.LOG_INGEST_GB_USD
         if sched.synthetic_task_seconds:
             lines[f"platform:{sched.name}"] = runs * sched.synthetic_task_seconds / 3600 * cost.EDIT_TASK_HOUR_USD
         # The same checks as Synthetics canaries: one canary per check, each run billed. A journey's
         # platform cost is the same whoever runs it, so it is added to both sides.
         synthetics += runs * sched.checks * cost.SYNTHETICS_RUN_USD + lines.get(f"platform:{sched.name}", 0.0)
-    metrics = contract.custom_metric_count(dep.profile, dep.tiers)
-    lines["cloudwatch:metrics"] = metrics * cost.CLOUDWATCH_METRIC_MONTH_USD
+    always_on = contract.always_on_metrics(contract.scheduled_check_ids(dep.profile, dep.tiers))
+    metrics = len(always_on)
+    lines["cloudwatch:metrics"] = metrics * cost.CLOUDWATCH_METRIC_MONTH_USD  # always-on only: the sparse cost 0
     lines["cloudwatch:alarms"] = dep.alarms * cost.CLOUDWATCH_ALARM_MONTH_USD
     lines["cloudwatch:composite_alarms"] = dep.composite_alarms * cost.CLOUDWATCH_COMPOSITE_ALARM_MONTH_USD
     lines["cloudwatch:dashboard"] = dep.dashboards * cost.CLOUDWATCH_DASHBOARD_MONTH_USD
@@ -128,16 +167,27 @@ def estimate_deployment(config: CanaryConfig, deployment: Deployment | None = No
     synthetics += (dep.alarms * cost.CLOUDWATCH_ALARM_MONTH_USD
                    + dep.composite_alarms * cost.CLOUDWATCH_COMPOSITE_ALARM_MONTH_USD
                    + dep.dashboards * cost.CLOUDWATCH_DASHBOARD_MONTH_USD)
+    sparse = (*contract.SPARSE_PER_CHECK_METRICS, *contract.SPARSE_PER_RUN_METRICS)
     return Estimate(lines=lines, synthetics_equivalent_usd=synthetics, time_to_detect_minutes=time_to_detect(dep),
-                    custom_metrics=metrics)
+                    custom_metrics=metrics, always_on_metrics=always_on, sparse_metrics=sparse,
+                    per_added_check=per_added_check(dep))
 
 
 def render_estimate(estimate: Estimate) -> str:
     rows = [f"{name:<28} ${value:>9.2f}" for name, value in sorted(estimate.lines.items())]
     rows.append(f"{'total per month':<28} ${estimate.total_usd:>9.2f}")
     rows.append(f"{'same checks on Synthetics':<28} ${estimate.synthetics_equivalent_usd:>9.2f}"
-                f"  (ratio {estimate.ratio_to_synthetics:.0%}, target <= 25%)")
-    rows.append(f"custom metrics: {estimate.custom_metrics}; worst-case time to detect a hard outage: "
-                f"{estimate.time_to_detect_minutes:g} min (target <= one schedule period + evaluation)")
+                f"  (ratio {estimate.ratio_to_synthetics:.1%}, target <= 25%)")
+    rows.append(f"always-on custom metrics: {estimate.custom_metrics} (target <= 12 whatever the number of checks), "
+                f"${estimate.lines.get('cloudwatch:metrics', 0.0):.2f}/month: {', '.join(estimate.always_on_metrics)}")
+    rows.append(f"sparse custom metrics (emitted only when it happens; ${sparse_metric_hour_usd():.5f} per metric "
+                f"per hour emitted, $0 on a healthy platform): {', '.join(estimate.sparse_metrics)}")
+    added = estimate.per_added_check
+    if added:
+        rows.append(f"each added check: +${added['check']:.2f}/month (its alarm and log lines), "
+                    f"+${added['latency_sli_check']:.2f} if it is a latency SLI (its CheckDuration); "
+                    f"on Synthetics +${added['synthetics_check']:.2f}")
+    rows.append(f"worst-case time to detect a hard outage: {estimate.time_to_detect_minutes:g} min "
+                f"(target <= one schedule period + evaluation)")
     rows.append(f"prices as of {estimate.prices_as_of}")
     return "\n".join(rows)

@@ -17,7 +17,7 @@ outcome at all. What each outcome emits:
 - SKIPPED: nothing.
 ``CheckRetried`` = 1 whenever a judged check retried; ``CheckDuration`` only for ``contract.LATENCY_SLI_CHECKS``
 (never SKIPPED or INCOMPLETE: that duration is where the deadline cut it). Per run, always ``RunPassed`` (the
-heartbeat), ``RunDuration`` and ``EstimatedRunCostUSD``.
+heartbeat), ``RunDuration`` and ``EstimatedRunCostUSD``; the sweeper's ``LeakedSessions`` only when it found some.
 
 Inside a maintenance window the platform's verdicts are reported but not paged: no ``CheckFailed`` and no
 ``ChecksFailed`` (the per-check alarms treat the gap as not breaching), no INCOMPLETE in ``CanaryErrors`` (a
@@ -92,7 +92,7 @@ def report_datapoints(report: RunReport, *, leaked_sessions: int | None = None) 
         Datapoint(contract.RUN_DURATION, contract.UNIT_MS, float(report.duration_ms), run_dims),
         Datapoint(contract.ESTIMATED_RUN_COST, contract.UNIT_NONE, float(report.estimated_cost_usd), run_dims),
     ])
-    if leaked_sessions is not None:
+    if leaked_sessions:  # sparse, like the sweeper's own emission (handlers.metrics.sweep_blobs)
         points.append(Datapoint(contract.LEAKED_SESSIONS, contract.UNIT_COUNT, float(leaked_sessions), run_dims))
     return points
 

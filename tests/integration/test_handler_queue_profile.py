@@ -48,10 +48,13 @@ def test_the_scheduled_probe_run_of_the_queue_profile_passes_and_emits_its_check
     assert response["profile"] == "queue-platform"
     assert set(outcomes) == set(contract.CHECK_IDS_BY_PROFILE[contract.QUEUE_PLATFORM])
     assert set(outcomes.values()) == {"PASSED"}, response["checks"]
+    # Contract v2: a healthy run sends no outcome per check, only the latency SLIs' durations, and the heartbeat
     views = emf(capsys.readouterr().out)
-    passed = {d["Check"]: v["CheckPassed"] for d, v in views if "Check" in d}
-    assert passed == {check_id: ("Count", 1.0) for check_id in outcomes}
+    per_check = {d["Check"]: v for d, v in views if "Check" in d}
+    assert set(per_check) == set(outcomes) & contract.LATENCY_SLI_CHECKS == {"s3.site", "stepfunctions.executions"}
+    assert all(set(v) == {"CheckDuration"} for v in per_check.values())
     assert views[-1] == (contract.run_dimensions("sandbox"), {**views[-1][1], "RunPassed": ("Count", 1.0)})
+    assert not {"ChecksFailed", "CanaryErrors"} & set(views[-1][1])
 
 
 def test_a_message_in_a_dead_letter_queue_fails_its_check_and_the_run(
@@ -63,5 +66,8 @@ def test_a_message_in_a_dead_letter_queue_fails_its_check_and_the_run(
     assert response["outcome"] == "FAILED"
     views = emf(capsys.readouterr().out)
     by_check = {d["Check"]: v for d, v in views if "Check" in d}
-    assert by_check["sqs.dlq_empty"]["CheckPassed"] == ("Count", 0.0)
+    assert by_check["sqs.dlq_empty"]["CheckFailed"] == ("Count", 1.0)
+    assert "CheckDuration" not in by_check["sqs.dlq_empty"]  # not a latency SLI
+    assert next(d for d, v in views if d.get("Check") == "sqs.dlq_empty") == contract.check_dimensions(
+        "sandbox", "sqs.dlq_empty")
     assert views[-1][1]["ChecksFailed"] == ("Count", 1.0)

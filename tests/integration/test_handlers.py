@@ -504,6 +504,10 @@ def test_the_sweeper_reports_leaked_sessions_and_removes_only_synthetic_ones(
     assert _session_ids(sandbox) == before - {"sess-canary-1", "sess-canary-2"}
     leaked = (contract.run_dimensions("sandbox"), {"LeakedSessions": ("Count", 2.0)})
     assert emf(capsys.readouterr().out) == [leaked, leaked]
+    # and a sweep that finds nothing sends nothing: LeakedSessions is sparse (its alarm treats missing as OK)
+    clean = sweeper({}, LambdaContext())
+    assert (clean["leaked"], clean["deleted"]) == (0, [])
+    assert emf(capsys.readouterr().out) == []
 
 
 def test_the_sweeper_rejects_a_bad_event_and_counts_an_unreadable_table_as_a_canary_error(

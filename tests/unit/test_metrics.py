@@ -86,7 +86,7 @@ def test_units_match_the_contract_tables() -> None:
         result("session.lifecycle", Outcome.DEGRADED, retries=1, start_type="cold",
                latencies_ms={contract.CONTAINER_READY_LATENCY: 5000.0, contract.PREVIEW_LATENCY: 200.0}),
         result("alb.targets", Outcome.FAILED), result("config.valid", Outcome.ERROR)),
-        leaked_sessions=0)
+        leaked_sessions=1)
     units = {**contract.PER_CHECK_METRICS, **contract.PER_RUN_METRICS, **contract.KEY_LATENCY_METRICS}
     for p in points:
         assert p.unit == units[p.name], p
@@ -205,10 +205,9 @@ def test_always_on_metrics_are_at_most_12_whatever_the_number_of_checks(profile:
 
 def test_the_always_on_set_ignores_checks_that_are_not_latency_slis() -> None:
     many = [f"extra.check_{i}" for i in range(500)]
-    assert contract.always_on_metrics(many, sweeper=True) == (*contract.ALWAYS_ON_PER_RUN_METRICS,
-                                                             contract.LEAKED_SESSIONS)
+    assert contract.always_on_metrics(many) == contract.ALWAYS_ON_PER_RUN_METRICS
     assert (contract.custom_metric_count(contract.SESSION_PLATFORM),
-            contract.custom_metric_count(contract.QUEUE_PLATFORM, ("probe",))) == (12, 5)
+            contract.custom_metric_count(contract.QUEUE_PLATFORM, ("probe",))) == (11, 5)
 
 
 # --- per run ---------------------------------------------------------------------------------------------------
@@ -229,6 +228,7 @@ def test_run_metrics_carry_the_run_dimensions() -> None:
         point = one(points, name)
         assert (point.value, point.dimensions, point.unit) == (value, run_dims, contract.PER_RUN_METRICS[name])
     assert points_by(report_datapoints(report()), contract.LEAKED_SESSIONS) == []  # only when the sweep counted
+    assert points_by(report_datapoints(report(), leaked_sessions=0), contract.LEAKED_SESSIONS) == []  # sparse
 
 
 def test_no_status_dimension_anywhere() -> None:
