@@ -50,6 +50,14 @@ def trust_store(ca_bundle: str | None) -> str | None:
     return ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
+def client_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """A verifying client context trusting ``trust_store(ca_bundle)`` (a file, or a directory as requests allows)."""
+    store = trust_store(ca_bundle)
+    if store is not None and os.path.isdir(store):
+        return ssl.create_default_context(capath=store)
+    return ssl.create_default_context(cafile=store)
+
+
 def in_handshake(exc: BaseException) -> bool:
     """True when ``exc`` (a timeout) was raised inside the TLS handshake, not while waiting for the response."""
     tb: TracebackType | None = exc.__traceback__
