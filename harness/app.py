@@ -39,9 +39,10 @@ def build_app(config: CanaryConfig, *, boto_session: boto3.Session | None = None
     redactor = Redactor()
     redactor.register(hermes_token)
     aws = AwsClients(boto_session, timeout_s=config.aws_timeout_s, endpoint_url=endpoint_url)
-    http = HttpClient(max_body_bytes=config.max_body_bytes, ca_bundle=config.ca_bundle)
+    http = HttpClient(max_body_bytes=config.max_body_bytes, ca_bundle=config.ca_bundle, redact=redactor.text)
     if hermes_token and config.hermes_base:
-        http.add_auth(config.hermes_base, {"Authorization": f"Bearer {hermes_token}"})
+        http.add_auth(config.hermes_base, {"Authorization": f"Bearer {hermes_token}"},
+                      setting="HERMES_API_TOKEN_SECRET")
     runner = Runner(CATALOGUE, config=config, aws=aws, http=http, redactor=redactor, cost_model=cost_model,
                     on_result=on_result)
     if lock is None and with_lock:

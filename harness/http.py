@@ -211,7 +211,10 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _url_settings_hint(url: str) -> str:
     """Where a bad URL most likely came from: the settings that URLs are built from."""
-    host = urlsplit(url).netloc if "://" in url else ""
+    try:
+        host = urlsplit(url).netloc if "://" in url else ""
+    except ValueError:
+        host = ""
     return "the URL settings (WEBORDINARY_BASE_URL, HERMES_URL, SITE_URLS)" + (f"; host {host!r}" if host else "")
 
 

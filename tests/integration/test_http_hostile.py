@@ -37,7 +37,7 @@ from harness.aws import AwsClients
 from harness.check import CheckContext, check
 from harness.config import CanaryConfig
 from harness.deadline import Deadline
-from harness.errors import CheckFailed, DeadlineExceeded, TransientFailure, Verdict
+from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientFailure, Verdict
 from harness.http import HttpClient
 from harness.model import Outcome, Reason
 from harness.runner import Runner
@@ -788,3 +788,49 @@ def test_a_dripping_hermes_makes_hermes_health_and_latency_baseline_failed_http_
         "latency.baseline": (Outcome.FAILED, Reason.HTTP_TIMEOUT)}
     assert all(r.retries == 1 for r in results.values())  # transient: retried once in the run, then it pages
     assert report.exit_code == 1
+
+
+# --- a request the canary cannot send is the canary's fault (issue 14.4) ---------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["hermes-secret\nX-Injected: 1", "hermes-secret\r", "hermes-sécret-ü€"])
+def test_an_unsendable_hermes_token_is_error_config_invalid_naming_its_setting_and_nothing_is_sent(
+        server: Server, token: str) -> None:
+    from harness.checks.http_probes import http_hermes_health
+    from harness.redact import Redactor
+
+    http = client()
+    http.add_auth(f"{server.base}/hermes", {"Authorization": f"Bearer {token}"}, setting="HERMES_API_TOKEN_SECRET")
+    redactor = Redactor()
+    redactor.register(token)
+    before = len(server.observed.received("/hermes/health"))
+    report = Runner([http_hermes_health], config=CanaryConfig(hermes_url=f"{server.base}/hermes"),
+                    aws=AwsClients(factory=lambda service: None), http=http, redactor=redactor).run(
+        deadline=Deadline.after(10))
+    result = report.checks[0]
+    assert (result.outcome, result.reason) == (Outcome.ERROR, Reason.CONFIG_INVALID), result.message
+    assert "HERMES_API_TOKEN_SECRET" in result.message and "Authorization" in result.message
+    assert result.retries == 0 and report.exit_code == 2  # the canary is broken, the platform is not paged
+    assert "secret" not in json.dumps([result.message, result.evidence]).replace("_SECRET", "")
+    assert len(server.observed.received("/hermes/health")) == before  # not one request left the machine
+
+
+@pytest.mark.parametrize("url", ["http://[::1/hermes/health", "127.0.0.1/hermes/health", "gopher://127.0.0.1/x",
+                                 "http:///hermes/health"])
+def test_a_url_that_cannot_be_requested_is_error_config_invalid(url: str) -> None:
+    verdict = failure(lambda: get(client(), url))
+    assert isinstance(verdict, CanaryError) and verdict.reason is Reason.CONFIG_INVALID, (type(verdict), verdict)
+    assert "WEBORDINARY_BASE_URL" in verdict.message
+
+
+def test_an_unsendable_websocket_header_is_error_config_invalid_and_nothing_is_sent() -> None:
+    with raw_server("ws-upgrade") as srv:
+        http = client()
+        http.add_auth(f"ws://127.0.0.1:{srv.port}/ws", {"Authorization": "Bearer a\nb"},
+                      setting="HERMES_API_TOKEN_SECRET")
+        verdict = failure(lambda: http.websocket_hello(f"ws://127.0.0.1:{srv.port}/ws/hmr",
+                                                       deadline=Deadline.after(5), timeout_s=1))
+        connections = srv.connections
+    assert isinstance(verdict, CanaryError) and verdict.reason is Reason.CONFIG_INVALID
+    assert "HERMES_API_TOKEN_SECRET" in verdict.message
+    assert connections == 0
