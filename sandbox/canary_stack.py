@@ -218,14 +218,7 @@ def deploy(sandbox: Sandbox) -> CanaryStack:
                              AttributeValue=json.dumps(topic_policy(stack.topic_arn, res.account_id)))
     sns.subscribe(TopicArn=stack.topic_arn, Protocol="email", Endpoint=ONCALL)
     for check in ALARMED_CHECKS:
-        name = f"{prefix}-check-{check}"
-        cw.put_metric_alarm(AlarmName=name, Namespace="Webordinary/Canary", MetricName="CheckFailed",
-                            Dimensions=[{"Name": "Environment", "Value": env_name}, {"Name": "Check", "Value": check},
-                                        {"Name": "service", "Value": "webordinary-canary"}],
-                            Statistic="Sum", Period=900, EvaluationPeriods=1, Threshold=1,
-                            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
-                            ActionsEnabled=True, AlarmActions=[stack.topic_arn])
-        stack.alarms.append(name)
+        stack.alarms.append(_put_check_alarm(cw, stack, check))
     stack.alarms.append(selftest)
     outputs = {"AlertTopicArn": stack.topic_arn, "DashboardName": f"{prefix}-dashboard",
                "SelfTestAlarmName": selftest,
@@ -259,6 +252,41 @@ def topic_policy(topic_arn: str, account_id: str, *, cloudwatch: bool = True) ->
                            "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
                            "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def heal(stack: CanaryStack) -> None:
+    """Undo every setup: back to the stack as deployed (tests apply one setup at a time on one sandbox)."""
+    aws = stack.sandbox.control
+    res = stack.sandbox.resources
+    environ = stack.sandbox.environment()
+    selftest = selftest_alarm_name(stack.environment)
+    selftest_arn = f"arn:aws:cloudwatch:{res.region}:{res.account_id}:alarm:{selftest}"
+    for kind, role in stack.roles.items():
+        aws.client("iam").put_role_policy(RoleName=role.rsplit("/", 1)[-1], PolicyName="CanaryPolicy",
+                                          PolicyDocument=json.dumps(_policy_for(kind, environ, selftest_arn)))
+    aws.client("sns").set_topic_attributes(TopicArn=stack.topic_arn, AttributeName="Policy", AttributeValue=json.dumps(
+        topic_policy(stack.topic_arn, res.account_id)))
+    backend = aws._backend("sns")  # moto cannot express this over its API
+    for key, subscription in backend.subscriptions.items():
+        if subscription.topic.arn == stack.topic_arn:
+            subscription.arn = key
+    for check in ALARMED_CHECKS:
+        _put_check_alarm(aws.client("cloudwatch"), stack, check)
+    stack.layer_versions = set(range(1, LATEST_LAYER_VERSION + 1))
+    stack.account_concurrency = ACCOUNT_CONCURRENCY
+    stack.emulate |= {"simulate", "account_settings", "layer", "stack_resources"}
+
+
+def _put_check_alarm(cw: Any, stack: CanaryStack, check: str) -> str:
+    name = f"{alarm_prefix(stack.environment)}-check-{check}"
+    cw.put_metric_alarm(AlarmName=name, Namespace="Webordinary/Canary", MetricName="CheckFailed",
+                        Dimensions=[{"Name": "Environment", "Value": stack.environment},
+                                    {"Name": "Check", "Value": check},
+                                    {"Name": "service", "Value": "webordinary-canary"}],
+                        Statistic="Sum", Period=900, EvaluationPeriods=1, Threshold=1,
+                        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching",
+                        ActionsEnabled=True, AlarmActions=[stack.topic_arn])
+    return name
 
 
 # -- setups: one broken thing each (what the doctor must name, with its fix) ------------------------------------------
