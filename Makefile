@@ -37,8 +37,14 @@ test-fast: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# make synth TARGET=<your edited copy of examples/<profile>.json>; without TARGET, the queue-platform example
+# filled with test values (cdk.json names no target: issue 11).
 synth: $(STAMP)
-	$(BIN)/python app.py
+ifdef TARGET
+	CDK_CONTEXT_JSON='{"target_config": "$(TARGET)"}' $(BIN)/python app.py
+else
+	CDK_CONTEXT_JSON="$$($(BIN)/python -m tests.infra.example_values queue-platform)" $(BIN)/python app.py
+endif
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

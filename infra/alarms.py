@@ -37,7 +37,7 @@ from harness.contract import (
     selftest_alarm_name,
 )
 from infra.canary_function import CanaryFunction
-from infra.catalogue import CHECK_HINTS, checks_for, is_critical, tier_of
+from infra.catalogue import CHECK_HINTS, is_critical, tier_of
 from infra.config import EnvironmentConfig
 
 # Nothing emits this metric: the self-test alarm moves only by SetAlarmState (alert-path test, issue 7).
@@ -91,7 +91,7 @@ class CanaryAlarms(Construct):
         fastest = min(f.every_minutes for f in canary_fns)
         log_groups = ", ".join(f.log_group_name for f in canary_fns)
 
-        for check_id in checks_for(cfg.profile, cfg.tiers):
+        for check_id in cfg.alarmed_checks:
             every = functions[tier_of(check_id)].every_minutes
             self.check_alarms[check_id] = self._check_alarm(check_id, every, notify=not is_critical(check_id))
 
@@ -164,10 +164,12 @@ class CanaryAlarms(Construct):
             comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             window=(1, 1),
             missing=cw.TreatMissingData.NOT_BREACHING,
-            what="EventBridge could not deliver a scheduled run to its function (permission, deleted function "
-            "or throttling): that run never happened",
-            first="read a message in the queue (its attributes hold the error code); the rule's target and the "
-            "function's resource policy; purge once fixed.",
+            what="a scheduled run was lost: Lambda's on-failure record of an async invocation that errored "
+            "(crash, timeout) or expired unprocessed (throttled past its maximum event age), or an event "
+            "EventBridge could not deliver (permission, deleted function)",
+            first="read a message: a Lambda record holds requestContext.condition (RetriesExhausted, "
+            "EventAgeExceeded) and the function; an EventBridge one has ERROR_CODE attributes; then the "
+            "function's errors and throttles, or the rule's target and resource policy; purge once fixed.",
             notify=True,
         )
 
@@ -331,8 +333,8 @@ class CanaryAlarms(Construct):
             comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             window=window,
             missing=cw.TreatMissingData.NOT_BREACHING,
-            what=f"{name} was throttled in several periods: runs overlap (reserved concurrency is 1) or the "
-            "account is out of concurrency, so scheduled runs are delayed or dropped",
+            what=f"{name} was throttled in several periods: runs overlap (its reserved concurrency, if set) or "
+            "the account is out of concurrency, so scheduled runs are delayed or dropped",
             first="run duration vs schedule; manual console runs during scheduled ones; the account's "
             "unreserved concurrency.",
             notify=False,

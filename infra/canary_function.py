@@ -1,8 +1,13 @@
 """One scheduled canary function: log group, role, function, async settings and its EventBridge schedule.
 
-The overlap guard of DESIGN §7 lives here: reserved concurrency 1, no asynchronous retries, and an EventBridge
-target with no retries whose undeliverable events land in the stack's dead-letter queue. A run gets at most half
-of its schedule period, so one run ends well before the next starts.
+The overlap guard of DESIGN §7 is the run lock plus timing: a run gets at most half of its schedule period, so one
+run ends well before the next starts. Reserved concurrency is optional (context ``reserved_concurrency``): Lambda
+refuses any reservation that would leave the account less than its minimum unreserved concurrency.
+
+Nothing is dropped silently. EventBridge invokes the function asynchronously: the target has no retries and its
+undeliverable events go to the stack's dead-letter queue; Lambda's async queue has no retries either, keeps an
+event at most one schedule period (a throttled run waits there, then expires), and sends the record of every
+failed or expired invocation to the same queue (on-failure destination).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -65,6 +71,11 @@ _RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: 
 _MIN_EVENT_AGE_S, _MAX_EVENT_AGE_S = 60, 6 * 3600
 
 
+def event_age_seconds(every_minutes: int) -> int:
+    """An event that waited longer than one period is stale: the next scheduled run supersedes it."""
+    return min(_MAX_EVENT_AGE_S, max(_MIN_EVENT_AGE_S, every_minutes * 60))
+
+
 def timeout_seconds(spec: FunctionSpec, every_minutes: int) -> int:
     """The spec's timeout, but never more than half the schedule period."""
     return max(30, min(spec.max_timeout_s, every_minutes * 60 // 2))
@@ -88,6 +99,10 @@ def function_environment(cfg: EnvironmentConfig, spec: FunctionSpec, timeout_s: 
     }
     if spec.kind != "sweeper":
         env["CANARY_TIERS"] = spec.kind
+        # The checks this function runs that the stack alarms on: SKIPPED not_configured is an ERROR for them.
+        required = cfg.checks_of(spec.kind)
+        if required:
+            env["CANARY_REQUIRED_CHECKS"] = ",".join(required)
     if cfg.maintenance_windows:
         env["CANARY_MAINTENANCE_WINDOWS"] = json.dumps(list(cfg.maintenance_windows), separators=(",", ":"))
     if selftest_alarm_name:
@@ -154,6 +169,8 @@ class CanaryFunction(Construct):
         self.function_name = f"{cfg.prefix}-{spec.kind}"
         self.timeout_s = timeout_seconds(spec, every_minutes)
         self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.event_age_s = event_age_seconds(every_minutes)
+        self._on_failure = destinations.SqsDestination(dead_letter_queue)
 
         self.log_group = logs.LogGroup(
             self,
@@ -204,12 +221,19 @@ class CanaryFunction(Construct):
             environment=function_environment(cfg, spec, self.timeout_s, selftest_alarm_name),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
-            reserved_concurrent_executions=1,
+            reserved_concurrent_executions=cfg.reserved_concurrency,
+            # Versions exist only for the deploy-time first run (infra/first_run.py); old ones are not kept.
+            current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.DESTROY),
             **dict(vpc_props or {}),
         )
-        # An event that waited longer than one period is stale: the next scheduled run supersedes it.
-        event_age = min(_MAX_EVENT_AGE_S, max(_MIN_EVENT_AGE_S, every_minutes * 60))
-        self.function.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.seconds(event_age))
+        # The deploy-time trigger invokes the current version with its provider role's own policy (same account),
+        # and EventBridge the unqualified function: no grant is needed on the version.
+        cdk.Annotations.of(self.function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias",
+            "only CDK's trigger provider invokes the version, allowed by its identity policy")
+        # Adds sqs:SendMessage on the queue to the role (Lambda sends destination records with the function's role).
+        self.function.configure_async_invoke(retry_attempts=0, max_event_age=cdk.Duration.seconds(self.event_age_s),
+                                             on_failure=self._on_failure)
         acknowledge(self.function, "AwsSolutions-L1",
                     "python3.12 is the runtime the harness is tested on, the cp312 wheels in the asset are built "
                     "for, and the pinned Powertools layer is published for; upgrade all three together")
@@ -223,7 +247,7 @@ class CanaryFunction(Construct):
             targets=[
                 targets.LambdaFunction(
                     self.function,
-                    event=events.RuleTargetInput.from_object(dict(spec.event)),
+                    event=events.RuleTargetInput.from_object(cfg.scheduled_event(spec.kind, spec.event)),
                     dead_letter_queue=dead_letter_queue,
                     retry_attempts=0,
                 )
@@ -231,3 +255,8 @@ class CanaryFunction(Construct):
         )
         for finding, reason in reasons.items():
             acknowledge(self.role, finding, reason)
+
+    def configure_version_async_invoke(self) -> None:
+        """The current version's async settings, equal to the function's (for a version invoked asynchronously)."""
+        self.function.current_version.configure_async_invoke(
+            retry_attempts=0, max_event_age=cdk.Duration.seconds(self.event_age_s), on_failure=self._on_failure)

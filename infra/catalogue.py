@@ -1,10 +1,14 @@
-"""What infra needs to know about each check: its tier and the first things an operator looks at.
+"""What infra needs to know about each check: its tier, the context keys it needs, and the first things an
+operator looks at.
 
 The check ids and their tiers come from ``harness.contract`` (infra may import nothing else from the project);
-the hints are operator knowledge, and a test pins that they cover exactly the contract's ids.
+the hints and the required context keys are mirrored here, and tests pin that they cover exactly the contract's
+ids and include every ``requires=`` the harness declares.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from harness.contract import CHECK_IDS_BY_PROFILE, CRITICAL_CHECKS, NON_PROBE_TIERS, TIERS, all_check_ids
 
@@ -58,6 +62,47 @@ CHECK_HINTS: dict[str, str] = {
     "table.",
     "ecs.edit_idle": "Edit tasks running with no queued work (cost leak): scale the edit service in by hand.",
 }
+
+
+# Context keys a deployed stack must set for each check, or the check would SKIP not_configured (or quietly use a
+# seed-era default name) on every run while its alarm stays green. Each item is one requirement; a tuple means
+# "any one of these". A superset of the harness's ``requires=``: it adds what a check resolves inside itself
+# (Hermes from base_url or hermes_url, queues from URLs or the name prefix, the services ecs.services watches).
+REQUIRED_CONTEXT: dict[str, tuple[str | tuple[str, ...], ...]] = {
+    "aws.credentials": (),
+    "config.valid": (),
+    "ecs.cluster": ("ecs_cluster",),
+    "ecs.services": ("ecs_cluster", "hermes_service", "edit_service"),
+    "dynamodb.sessions_table": ("sessions_table",),
+    "alb.targets": ("target_group_arns",),
+    "alb.rules": ("load_balancer_arn",),
+    "efs.filesystem": ("efs_file_system_id",),
+    "http.hermes_health": (("base_url", "hermes_url"),),
+    "http.routing": ("base_url",),
+    "cloudwatch.platform_metrics": (),
+    "latency.baseline": (("base_url", "hermes_url"),),
+    "cleanup.orphans": ("sessions_table",),
+    "session.lifecycle": ("base_url", "sessions_table"),
+    "session.persistence": ("base_url", "sessions_table", "ecs_cluster", "edit_service"),
+    "session.concurrency": ("base_url", "sessions_table", "ecs_cluster", "edit_service"),
+    "session.auto_shutdown": ("base_url", "sessions_table", "ecs_cluster", "edit_service"),
+    "stepfunctions.executions": ("state_machine_arn",),
+    "sqs.dlq_empty": (("dlq_urls", "queue_name_prefix"),),
+    "sqs.queue_age": (("queue_urls", "queue_name_prefix"),),
+    "s3.site": ("site_urls",),
+    "ownership.claims": ("ownership_table",),
+    "ecs.edit_idle": ("ecs_cluster", "edit_service"),
+}
+
+
+def missing_context(check_id: str, has: Callable[[str], bool]) -> tuple[str, ...]:
+    """The requirements of a check that the context leaves unset, each spelled as its key(s) ("a or b")."""
+    missing = []
+    for requirement in REQUIRED_CONTEXT[check_id]:
+        keys = (requirement,) if isinstance(requirement, str) else requirement
+        if not any(has(key) for key in keys):
+            missing.append(" or ".join(repr(k) for k in keys))
+    return tuple(missing)
 
 
 def tier_of(check_id: str) -> str:

@@ -7,6 +7,11 @@ environment. Every error names the context key to fix, and nothing is synthesize
 
 Values passed with ``cdk -c key=value`` arrive as strings, so numbers, booleans and lists are also accepted in
 their string forms ("15", "true", "a,b" or a JSON list).
+
+Nothing about the target has a default (issue 11): ``cdk.json`` names no endpoint, account or resource, so a deploy
+cannot silently point at a platform that no longer exists. The targets come from explicit context, usually a JSON
+file named by ``target_config`` (start from ``examples/<profile>.json``); every check the stack alarms on must have
+its resources configured, or be listed in ``disabled_checks``, or synth fails naming the missing keys.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from harness.contract import PROFILES, SESSION_PLATFORM, alarm_prefix
-from infra.catalogue import tiers_with_checks
+from harness.contract import CHECK_IDS_BY_PROFILE, PROFILES, QUEUE_PLATFORM, alarm_prefix
+from infra.catalogue import checks_for, missing_context, tier_of, tiers_with_checks
+from infra.lambda_environment import refusal as env_refusal
 
 
 class InfraConfigError(ValueError):
@@ -79,8 +86,30 @@ DEPLOY_KEYS: frozenset[str] = frozenset(
         "vpc",
         "hermes_api_token_kms_key_arn",
         "extra_environment",
+        "disabled_checks",
+        "reserved_concurrency",
     }
 )
+# Names a JSON file of context (an edited copy of examples/<profile>.json). Top level only; context given to the
+# app (cdk.json, ``-c``) overrides the file's values.
+TARGET_CONFIG_KEY = "target_config"
+# The profile deployed when the context names none: the platform's current architecture (the queue flow).
+DEFAULT_PROFILE = QUEUE_PLATFORM
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Marks a value the operator must replace in an example file, e.g. <ACCOUNT_ID>.
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
+# A file key starting with "//" is a comment (JSON has none).
+_COMMENT_PREFIX = "//"
+
+
+def example_file(profile: str) -> str:
+    """The shipped example context for a profile, relative to the project root."""
+    return f"examples/{profile}.json"
+
+
+def _how_to_configure(profile: str) -> str:
+    return (f"start from {example_file(profile)} (replace every <PLACEHOLDER> value) and pass it with "
+            f"`-c {TARGET_CONFIG_KEY}=<your copy>`")
 KNOWN_KEYS: frozenset[str] = DEPLOY_KEYS | frozenset(TARGET_ENV)
 
 # CloudWatch accepts these retention periods only.
@@ -137,6 +166,10 @@ class EnvironmentConfig:
     targets: Mapping[str, Any]
     hermes_api_token_kms_key_arn: str | None = None
     extra_environment: Mapping[str, str] = field(default_factory=dict)
+    # Checks the operator chose not to deploy: no alarm, no scheduled run, listed on the dashboard.
+    disabled_checks: tuple[str, ...] = ()
+    # Lambda reserved concurrency per function; None reserves nothing (the run lock guards overlap).
+    reserved_concurrency: int | None = None
 
     @property
     def stack_name(self) -> str:
@@ -151,6 +184,21 @@ class EnvironmentConfig:
     def creates_sessions(self) -> bool:
         """Journeys and destructive checks create synthetic sessions, so the sweeper must run too."""
         return bool({"journey", "destructive"} & set(self.tiers))
+
+    @property
+    def alarmed_checks(self) -> tuple[str, ...]:
+        """The checks this stack schedules and alarms on: its tiers' checks minus the disabled ones."""
+        return tuple(c for c in checks_for(self.profile, self.tiers) if c not in self.disabled_checks)
+
+    def checks_of(self, tier: str) -> tuple[str, ...]:
+        """The alarmed checks one tier's function runs (its CANARY_REQUIRED_CHECKS)."""
+        return tuple(c for c in self.alarmed_checks if tier_of(c) == tier)
+
+    def scheduled_event(self, tier: str, default: Mapping[str, Any]) -> dict[str, Any]:
+        """The schedule's constant input: the tier's default, or its enabled checks by id when some are disabled."""
+        if any(tier_of(c) == tier for c in self.disabled_checks):
+            return {"checks": list(self.checks_of(tier))}
+        return dict(default)
 
     def target(self, key: str) -> Any:
         return self.targets.get(key)
@@ -287,16 +335,37 @@ def _targets(merged: Mapping[str, Any]) -> dict[str, Any]:
     return targets
 
 
-def _tiers(merged: Mapping[str, Any], profile: str, allow_destructive: bool) -> tuple[str, ...]:
+def _disabled(merged: Mapping[str, Any], profile: str) -> tuple[str, ...]:
+    disabled = _as_list("disabled_checks", merged.get("disabled_checks"))
+    unknown = [c for c in disabled if c not in CHECK_IDS_BY_PROFILE[profile]]
+    if unknown:
+        raise InfraConfigError(
+            f"context 'disabled_checks': {', '.join(map(repr, unknown))} not in profile {profile!r} "
+            f"({', '.join(CHECK_IDS_BY_PROFILE[profile])})"
+        )
+    return tuple(dict.fromkeys(disabled))
+
+
+def _tiers(merged: Mapping[str, Any], profile: str, allow_destructive: bool,
+           disabled: tuple[str, ...] = ()) -> tuple[str, ...]:
     available = tiers_with_checks(profile)
+    enabled = tuple(t for t in available if any(c not in disabled for c in checks_for(profile, (t,))))
     if merged.get("tiers") in (None, "", []):
-        # Default: every non-destructive tier that has checks in this profile.
-        return tuple(t for t in available if t != "destructive")
+        # Default: every non-destructive tier that has enabled checks in this profile.
+        tiers = tuple(t for t in enabled if t != "destructive")
+        if not tiers:
+            raise InfraConfigError("context 'disabled_checks' disables every check of the default tiers: "
+                                   "nothing would run")
+        return tiers
     tiers = _as_list("tiers", merged["tiers"])
     for tier in tiers:
         if tier not in available:
             raise InfraConfigError(
                 f"context 'tiers': {tier!r} has no checks in profile {profile!r} (choose from {', '.join(available)})"
+            )
+        if tier not in enabled:
+            raise InfraConfigError(
+                f"context 'tiers' schedules {tier!r} but 'disabled_checks' disables every check in it"
             )
     if "destructive" in tiers and not allow_destructive:
         raise InfraConfigError(
@@ -308,26 +377,60 @@ def _tiers(merged: Mapping[str, Any], profile: str, allow_destructive: bool) -> 
     return tuple(dict.fromkeys(tiers))
 
 
+def _placeholders(key: str, value: Any) -> list[str]:
+    """Every example placeholder (``<ACCOUNT_ID>``) left in a context value, as 'key: <PLACEHOLDER>'."""
+    if isinstance(value, str):
+        return [f"{key}: {m}" for m in _PLACEHOLDER.findall(value)]
+    if isinstance(value, Mapping):
+        return [found for k, v in value.items() for found in _placeholders(f"{key}.{k}", v)]
+    if isinstance(value, list | tuple):
+        return [found for v in value for found in _placeholders(key, v)]
+    return []
+
+
+def _check_required(name: str, profile: str, checks: tuple[str, ...], targets: Mapping[str, Any]) -> None:
+    """Every alarmed check has its resources configured, or synth fails naming each missing key (issue 11)."""
+    needed_by: dict[str, list[str]] = {}
+    for check_id in checks:
+        for missing in missing_context(check_id, lambda key: key in targets):
+            needed_by.setdefault(missing, []).append(check_id)
+    if needed_by:
+        keys = "; ".join(f"{key} (for {', '.join(ids)})" for key, ids in needed_by.items())
+        raise InfraConfigError(
+            f"environment {name!r} ({profile}) alarms on checks whose resources the context does not name: {keys}. "
+            f"Set these context keys: {_how_to_configure(profile)}; or list the checks in 'disabled_checks' to "
+            "deploy without them (no alarm, no scheduled run)"
+        )
+
+
 def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> EnvironmentConfig:
     """Validate one environment entry over the top-level defaults."""
     unknown = sorted(set(entry) - KNOWN_KEYS)
     if unknown:
         raise InfraConfigError(f"environment entry has unknown key(s) {', '.join(map(repr, unknown))}")
     merged = {**{k: v for k, v in defaults.items() if k in KNOWN_KEYS}, **entry}
-    name = _as_str("name", merged.get("name"))
+    left = [found for key in sorted(merged) for found in _placeholders(key, merged[key])]
+    if left:
+        raise InfraConfigError(f"context still holds example placeholders, replace them: {', '.join(left)}")
+    name = _as_str("name", merged.get("name", "production"))
     if not name or not _NAME.match(name):
         raise InfraConfigError(f"context 'name': {name!r} must be 1-24 lower-case letters, digits or '-'")
+    profile = _as_str("profile", merged.get("profile")) or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise InfraConfigError(f"context 'profile': {profile!r} is not one of {', '.join(PROFILES)}")
     region = _as_str("region", merged.get("region"))
-    if not region or not _REGION.match(region):
+    if not region:
+        raise InfraConfigError(f"context 'region' of environment {name!r} is not set: {_how_to_configure(profile)}")
+    if not _REGION.match(region):
         raise InfraConfigError(f"context 'region' of environment {name!r}: {region!r} is not an AWS region")
     account = _as_str("account", merged.get("account"))
     if account is not None and not _ACCOUNT.match(account):
         raise InfraConfigError(f"context 'account' of environment {name!r}: {account!r} is not a 12-digit id")
-    profile = _as_str("profile", merged.get("profile")) or SESSION_PLATFORM
-    if profile not in PROFILES:
-        raise InfraConfigError(f"context 'profile': {profile!r} is not one of {', '.join(PROFILES)}")
     allow_destructive = _as_bool("allow_destructive", merged.get("allow_destructive", False))
-    tiers = _tiers(merged, profile, allow_destructive)
+    disabled = _disabled(merged, profile)
+    tiers = _tiers(merged, profile, allow_destructive, disabled)
+    targets = _targets(merged)
+    _check_required(name, profile, tuple(c for c in checks_for(profile, tiers) if c not in disabled), targets)
     defaults_minutes = {"probe": 15, "journey": 60, "sweeper": 60, "destructive": 720}
     schedule = {
         kind: _as_int(f"{kind}_every_minutes", merged.get(f"{kind}_every_minutes", default), 1,
@@ -357,6 +460,9 @@ def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
             "or 'latest'"
         )
     extra = _as_json("extra_environment", merged.get("extra_environment")) or {}
+    for key in sorted(k for k in (extra if isinstance(extra, dict) else {}) if isinstance(k, str)):
+        if (why := env_refusal(key)) is not None:
+            raise InfraConfigError(f"context 'extra_environment': {key!r} may not be set: {why}")
     if not isinstance(extra, dict) or not all(
         isinstance(k, str) and _ENV_NAME.match(k) and isinstance(v, str) for k, v in extra.items()
     ):
@@ -381,16 +487,60 @@ def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         powertools_layer_version=layer,
         maintenance_windows=_windows(merged.get("maintenance_windows")),
         vpc=_vpc(merged.get("vpc")),
-        targets=_targets(merged),
+        targets=targets,
         hermes_api_token_kms_key_arn=kms,
         extra_environment=dict(extra),
+        disabled_checks=disabled,
+        reserved_concurrency=_reserved_concurrency(merged.get("reserved_concurrency")),
     )
 
 
+def _reserved_concurrency(value: Any) -> int | None:
+    """Unset, null or "" reserves nothing; otherwise a positive whole number (Lambda keeps the account's
+    unreserved concurrency at its minimum, 100 by default, so large reservations fail at deploy time)."""
+    if value in (None, "", "none"):
+        return None
+    return _as_int("reserved_concurrency", value, 1, 1000)
+
+
+def target_file_context(value: Any) -> dict[str, Any]:
+    """The context object of the JSON file named by ``target_config`` (relative to the working directory or the
+    project root); keys starting with "//" are comments."""
+    name = _as_str(TARGET_CONFIG_KEY, value)
+    if name is None:
+        return {}
+    path = Path(name).expanduser()
+    if not path.is_absolute() and not path.is_file():
+        path = _PROJECT_ROOT / path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InfraConfigError(f"context {TARGET_CONFIG_KEY!r}: cannot read {name!r} ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise InfraConfigError(f"context {TARGET_CONFIG_KEY!r}: {name!r} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InfraConfigError(f"context {TARGET_CONFIG_KEY!r}: {name!r} must hold one JSON object of context keys")
+    data = {k: v for k, v in data.items() if not str(k).startswith(_COMMENT_PREFIX)}
+    unknown = sorted(set(data) - KNOWN_KEYS - {"environments"})
+    if unknown:
+        raise InfraConfigError(f"context {TARGET_CONFIG_KEY!r}: {name!r} has unknown key(s) "
+                               f"{', '.join(map(repr, unknown))}")
+    return data
+
+
 def environments_from_context(get: Callable[[str], Any]) -> tuple[EnvironmentConfig, ...]:
-    """All stacks to build: the ``environments`` list, or one environment from the top-level keys."""
-    defaults = {key: get(key) for key in KNOWN_KEYS if get(key) is not None}
-    entries = _as_json("environments", get("environments"))
+    """All stacks to build: the ``environments`` list, or one environment from the top-level keys.
+
+    Values from the ``target_config`` file come first; context given to the app overrides them.
+    """
+    from_file = target_file_context(get(TARGET_CONFIG_KEY))
+
+    def lookup(key: str) -> Any:
+        value = get(key)
+        return from_file.get(key) if value is None else value
+
+    defaults = {key: lookup(key) for key in KNOWN_KEYS if lookup(key) is not None}
+    entries = _as_json("environments", lookup("environments"))
     if entries in (None, []):
         entries = [{}]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

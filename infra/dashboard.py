@@ -37,7 +37,7 @@ from harness.contract import (
 )
 from infra.alarms import DURATION_WARN_FRACTION, CanaryAlarms, dashboard_name
 from infra.canary_function import CanaryFunction
-from infra.catalogue import checks_for, tier_of
+from infra.catalogue import tier_of
 from infra.config import EnvironmentConfig
 
 PERCENTILES = ("p50", "p90", "p99")
@@ -83,7 +83,7 @@ class CanaryDashboard(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         env = cfg.name
-        checks = checks_for(cfg.profile, cfg.tiers)
+        checks = cfg.alarmed_checks
         every = {c: functions[tier_of(c)].every_minutes for c in checks}
         fastest = min(f.every_minutes for k, f in functions.items() if k != "sweeper")
 
@@ -96,6 +96,15 @@ class CanaryDashboard(Construct):
                       "`canary run --check <id>`."),
             width=24, height=2,
         ))
+        if cfg.disabled_checks:
+            # Disabled on purpose (context 'disabled_checks'): not run, not alarmed; say so where people look.
+            self.dashboard.add_widgets(cw.TextWidget(
+                markdown=("### Disabled checks (not run, no alarm)\n"
+                          + ", ".join(f"`{c}`" for c in cfg.disabled_checks)
+                          + "\n\nListed in the context key `disabled_checks`; remove them there and configure their "
+                          "resources to monitor them again."),
+                width=24, height=2,
+            ))
         self.dashboard.add_widgets(cw.AlarmStatusWidget(
             title="Alarms", alarms=list(alarms.all), width=24, height=6,
             sort_by=cw.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,

@@ -1,9 +1,10 @@
 """One synthesized app per test worker, shared by the template, snapshot and cfn-lint tests.
 
 Bundling is skipped (``aws:cdk:bundling-stacks: []``): no pip run, and the asset hash still comes from the source
-fingerprint. The app holds three stacks that together exercise every option: production (session platform,
-the cdk.json defaults plus secret, ALB, e-mail, maintenance windows), staging (destructive tier, VPC, a KMS-encrypted
-secret by ARN, extra environment) and a queue-platform environment.
+fingerprint. The app holds three stacks that together exercise every option: production (session platform with
+every target named, secret, ALB, e-mail, maintenance windows), staging (destructive tier, VPC, a KMS-encrypted
+secret by ARN, extra environment, and no ALB: alb.targets and alb.rules in ``disabled_checks``) and a
+queue-platform environment. ``cdk.json`` names no target (issue 11), so every target value is explicit here.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ TEST_CONTEXT: dict[str, Any] = {
     # CDK's built-in CloudFormation rules (a WASM engine) cost ~5 s of CPU per synth; the cdk-nag test app keeps
     # them on, so they still run once in the suite. They only validate: the templates are the same.
     "@aws-cdk/core:validateAgainstDefaultRules": False,
+    # Top-level defaults every environment inherits (the session platform's names).
+    "profile": "session-platform",
+    "base_url": "https://edit.webordinary.com",
+    "ecs_cluster": "webordinary-edit-cluster",
+    "hermes_service": "webordinary-hermes-service",
+    "edit_service": "webordinary-edit-service",
+    "sessions_table": "webordinary-edit-sessions",
+    "efs_file_system_id": "fs-0123456789abcdef0",
+    "ownership_table": "webordinary-container-ownership",
+    "queue_name_prefix": "webordinary-",
     "environments": [
         {
             "name": "production",
@@ -64,6 +75,7 @@ TEST_CONTEXT: dict[str, Any] = {
             },
             "powertools_layer_version": "latest",
             "extra_environment": {"CANARY_LATENCY_SAMPLES": "3"},
+            "disabled_checks": ["alb.targets", "alb.rules"],
         },
         {
             "name": "queue",

@@ -17,11 +17,11 @@ WRITE_VERBS = ("Put", "Update", "Delete", "Create", "Set", "Send", "Start", "Sto
 
 
 def statements(synthesized: Synthesized, stack: str, function_name: str) -> dict[str, dict[str, Any]]:
-    """A function role's statements by Sid (the X-Ray statement CDK adds has none: keyed 'xray')."""
+    """A function role's statements by Sid (those CDK adds have none: keyed by service, 'xray' or 'sqs')."""
     template = synthesized.json(stack)
     out = {}
     for statement in statements_by_role(template)[role_of(template, function_name)]:
-        out[statement.get("Sid", "xray")] = statement
+        out[statement.get("Sid") or sorted(actions(statement))[0].split(":")[0]] = statement
     return out
 
 
@@ -78,7 +78,9 @@ def test_probe_is_read_only_apart_from_metrics_and_the_selftest_alarm(synthesize
     probe = statements(synthesized, PRODUCTION, f"{P}-probe")
     writes = {a for s in probe.values() for a in actions(s) if is_write(a)}
     assert writes == {"cloudwatch:PutMetricData", "cloudwatch:SetAlarmState", "logs:CreateLogStream",
-                      "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+                      "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords", "sqs:SendMessage"}
+    # The one SQS write: Lambda's on-failure record of its own failed async invocation, to the stack's DLQ.
+    assert resources_of(probe["sqs"]) == ["${ScheduleDlqBC80447A.Arn}"]
     selftest = probe["DriveSelfTestAlarm"]
     assert resources_of(selftest) == [
         f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{P}-alert-path-selftest"]
@@ -100,7 +102,7 @@ def test_describe_and_get_are_scoped_to_the_named_resources(synthesized: Synthes
     table = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions"
     assert resources_of(probe["ReadSessionsTable"]) == [table, f"{table}/index/*"]
     assert resources_of(probe["EfsDescribe"]) == [
-        f"arn:aws:elasticfilesystem:us-west-2:{ACCOUNT}:file-system/fs-0ab7a5e03c0dc5bfd"]
+        f"arn:aws:elasticfilesystem:us-west-2:{ACCOUNT}:file-system/fs-0123456789abcdef0"]
     # ELB Describe* and CloudWatch reads have no resource-level permissions; all are read-only.
     assert all(a.split(":")[1].startswith("Describe") for a in actions(probe["AlbDescribe"]))
     assert actions(probe["ReadMetrics"]) == {"cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics",
@@ -146,7 +148,8 @@ def test_sweeper_only_reads_and_deletes_in_the_sessions_table(synthesized: Synth
     assert resources_of(sweeper["DeleteSyntheticRecords"]) == [table]
     services = {a.split(":")[0] for s in sweeper.values() for a in actions(s)}
     # The Hermes token: the sweeper deactivates leftovers through Hermes before it deletes records.
-    assert services == {"logs", "cloudwatch", "dynamodb", "secretsmanager", "xray"}
+    assert services == {"logs", "cloudwatch", "dynamodb", "secretsmanager", "xray", "sqs"}
+    assert resources_of(sweeper["sqs"]) == ["${ScheduleDlqBC80447A.Arn}"]  # on-failure records only
     assert "PutOwnPrefixedItems" not in sweeper  # it takes no run lock
 
 
