@@ -6,7 +6,8 @@ function's configuration (``CANARY_TIERS``, ``CANARY_ALLOW_DESTRUCTIVE``) stays 
 what it allows.
 
 Responses:
-- a run: the run report (DESIGN §9 JSON), secrets redacted; metrics flushed as EMF before returning;
+- a run: the run report (DESIGN §9 JSON), secrets redacted; metrics flushed as EMF before returning (what each
+  outcome emits: ``harness.metrics``); one log line per check with ``contract.LOG_FIELDS``, the run id included;
 - ``{"error": "validation", "details": [{"field", "message"}]}``: a bad event, nothing ran, no metric;
 - ``{"error": "config", "message": ...}``: the configuration is invalid (the message names the environment
   variable), nothing ran, ``CanaryErrors=1`` is emitted (the canary is broken; ``RunPassed`` stays absent);

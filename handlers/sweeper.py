@@ -3,7 +3,7 @@
 Event (both optional): ``{"dry_run": bool, "older_than_minutes": number}``, or an EventBridge scheduled-event
 envelope whose ``detail`` is that object. The sweep only ever touches items carrying the test prefix (enforced
 in the harness). It emits ``LeakedSessions`` (what it found older than the limit, also on a dry run: that is
-a true measurement) with the per-run dimensions.
+a true measurement) with the per-run dimensions, only when it found some (sparse, metrics contract v2).
 
 Responses: the sweep report (``SweepReport.to_dict()``), ``{"error": "validation", ...}`` for a bad event
 (nothing swept, no metric), ``{"error": "config", ...}`` or ``{"error": "sweep", ...}`` when the canary cannot

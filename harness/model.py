@@ -20,7 +20,7 @@ class Outcome(StrEnum):
 
     @property
     def passed(self) -> bool:
-        """DEGRADED counts as passed for ``CheckPassed``."""
+        """DEGRADED counts as passed (``RunPassed``; it emits ``CheckDegraded``, never ``CheckFailed``)."""
         return self in (Outcome.PASSED, Outcome.DEGRADED)
 
 
