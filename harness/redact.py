@@ -6,8 +6,9 @@ masked by pattern.
 
 A registered secret is masked in the forms a server is likely to echo it in, not only verbatim: percent
 (URL) encoding, JSON string escaping, hex, and base64 (standard and URL-safe, padded or not, and embedded in a
-longer base64 text at any of the three byte alignments). Text is redacted *before* it is cut to an excerpt
-(``excerpt``); a piece of a secret left at the edge of a string that somebody cut first is masked too.
+longer base64 text at any of the three byte alignments). Bodies are redacted *before* they are cut to an
+excerpt (``HttpResponse.excerpt``); a piece of 8+ characters of a secret left at the edge of a string that
+somebody cut first is masked too.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def secret_forms(secret: str) -> set[str]:
     raw = secret.encode("utf-8", errors="surrogatepass")
     forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
              raw.hex(), raw.hex().upper()}
-    for quoted in (quote(secret, safe=""), quote_plus(secret, safe="")):
+    for quoted in (quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")):
         forms.add(quoted)
         forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quoted))
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
@@ -97,10 +98,6 @@ class Redactor:
             else:
                 value = pattern.sub(MASK, value)
         return value
-
-    def excerpt(self, value: str, limit: int) -> str:
-        """At most ``limit`` characters of ``value``, redacted first (a secret straddling the cut leaks nothing)."""
-        return self.text(value)[:limit]
 
     def data(self, value: Any) -> Any:
         """Redact recursively; values under secret-looking keys are masked whole."""

@@ -80,11 +80,11 @@ def http_hermes_health(ctx: CheckContext) -> None:
         body = response.json()
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
             raise ctx.fail(Reason.SCHEMA_MISMATCH, "Hermes /health JSON has no string 'status' field",
-                           {"body": response.text[:300]})
+                           {"body": response.excerpt(300)})
         ctx.evidence["body_status"] = body["status"]
         if body["status"] != "healthy":
             raise ctx.fail(Reason.APPLICATION_ERROR, f"Hermes reports status {body['status']!r}, not 'healthy'",
-                           {"body": response.text[:300]})
+                           {"body": response.excerpt(300)})
     ctx.note(f"healthy in {response.elapsed_ms:.0f} ms")
 
 
@@ -208,7 +208,7 @@ def _judge_route(ctx: CheckContext, route: Route, response: HttpResponse, states
         if response.status >= 400:
             raise status_verdict(response, what)
         raise CheckFailed(Reason.SCHEMA_MISMATCH, f"{what} answered {response.status} but {problem}",
-                          {"body": response.text[:200]})
+                          {"body": response.excerpt(200)})
     entry["verdict"] = "PASSED"
 
 
@@ -230,7 +230,7 @@ def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: 
                 verdicts.notes.append(f"{route.path} 503: idle (edit service at desired 0)")
                 return
             raise CheckFailed(Reason.HTTP_5XX, f"{what} while the edit service is idle (an empty target group "
-                                               f"answers {IDLE_STATUS})", {"body": response.text[:200]})
+                                               f"answers {IDLE_STATUS})", {"body": response.excerpt(200)})
         else:
             assessment = platform.assess_deploy(state, ctx.config.deploy_grace_s)
             entry["service"]["deploy"] = assessment.status
@@ -251,7 +251,7 @@ def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: 
                 verdicts.degraded.append((Reason.DEPLOYING, f"{what} while {stack.why}"))
                 return
     raise CheckFailed(Reason.HTTP_5XX, f"{what} ({'Hermes' if route.owner == 'hermes' else 'edit service'} should "
-                                       "be serving)", {"body": response.text[:200]})
+                                       "be serving)", {"body": response.excerpt(200)})
 
 
 def _targets_starting(ctx: CheckContext, state: platform.ServiceState) -> bool:

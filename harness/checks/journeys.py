@@ -185,10 +185,10 @@ class Journey:
             session_id = payload.get("sessionId") if isinstance(payload, dict) else None
             if not isinstance(session_id, str) or not session_id:
                 raise CheckFailed(Reason.BODY_INVALID, "activate answered without a sessionId",
-                                  {"body": response.text[:300]})
+                                  {"body": response.excerpt(300)})
             if not plausible_session_id(session_id):  # never becomes an address; its record is swept by user
                 raise CheckFailed(Reason.BODY_INVALID, f"activate answered an {ImplausibleSessionId(session_id)}",
-                                  {"body": response.text[:300]})
+                                  {"body": response.excerpt(300)})
             session = JourneySession(session_id, user_id, _opt_str(payload.get("previewUrl")),
                                      _opt_str(payload.get("status")), started)
             learnt.append(session)
@@ -202,7 +202,7 @@ class Journey:
             if session.activate_status not in LIVE_STATUSES:
                 raise CheckFailed(Reason.APPLICATION_ERROR,
                                   f"activate answered status {session.activate_status!r} for a new session",
-                                  {"session_id": session_id, "body": response.text[:300]})
+                                  {"session_id": session_id, "body": response.excerpt(300)})
         self.ctx.evidence.setdefault("session_ids", []).append(session_id)
         return session
 
@@ -285,7 +285,7 @@ class Journey:
             body = response.json()
             if not isinstance(body, dict):
                 raise CheckFailed(Reason.BODY_INVALID, "session status is not a JSON object",
-                                  {"body": response.text[:300]})
+                                  {"body": response.excerpt(300)})
             said = body.get("status")
             evidence = {"status_body": {k: body.get(k) for k in ("status", "previewUrl", "lastActivity")},
                         "record_status": session.record.get("status")}
@@ -332,7 +332,7 @@ class Journey:
                 raise status_verdict(response, "the preview page")
             if not _is_html(response):
                 raise CheckFailed(Reason.BODY_INVALID, f"the preview {url} is not HTML",
-                                  {"url": url, "body": response.text[:200]})
+                                  {"url": url, "body": response.excerpt(200)})
         if key_latency:
             self.ctx.record_latency(contract.PREVIEW_LATENCY, response.elapsed_ms)
         return response

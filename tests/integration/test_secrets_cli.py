@@ -10,16 +10,18 @@ the canary made carries it anywhere.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -28,9 +30,10 @@ CHECKS = "aws.credentials,http.hermes_health,latency.baseline,session.lifecycle"
 
 
 class EchoingHermes:
-    """A Hermes on loopback that answers 502 to everything, echoing the Authorization it received."""
+    """A Hermes on loopback that answers 502 to everything, echoing the Authorization it received (in ``body``'s
+    shape, if given: it gets the bare token)."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: Callable[[str], str] | None = None) -> None:
         self.authorizations: list[str | None] = []
         outer = self
 
@@ -40,14 +43,15 @@ class EchoingHermes:
                 self.rfile.read(length)
                 credential = self.headers.get("Authorization")
                 outer.authorizations.append(credential)
+                bare = (credential or "").removeprefix("Bearer ")
                 payload = json.dumps({"error": "upstream rejected credential", "authorization": credential,
-                                      "detail": f"token {(credential or '').removeprefix('Bearer ')} is revoked"})
-                body = payload.encode()
+                                      "detail": f"token {bare} is revoked"}) if body is None else body(bare)
+                encoded = payload.encode()
                 self.send_response(502)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(encoded)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(encoded)
 
             do_GET = do_POST = _any
 
@@ -186,3 +190,54 @@ def test_the_lambda_strips_the_stored_token_and_refuses_an_unusable_one(
 
 def _factory(app: Any) -> Any:
     return lambda: app
+
+
+# --- issue 14.6: a token cut in half or encoded is still a token --------------------------------------------------
+
+ECHOES: dict[str, Callable[[str], str]] = {
+    # the evidence keeps 300 characters of the body: the token straddles the cut
+    "straddling the cut": lambda token: "." * (300 - len(token) // 2) + token + "." * 40,
+    "straddling, one short": lambda token: "." * (300 - 8) + token,
+    "base64": lambda token: json.dumps({"echo": base64.b64encode(token.encode()).decode()}),
+    "base64 of the header, url-safe": lambda token: json.dumps(
+        {"seen": base64.urlsafe_b64encode(f"Authorization: Bearer {token}".encode()).decode().rstrip("=")}),
+    "percent-encoded": lambda token: f"redirect=/login?next=%2Fhermes%3Ft%3D{quote(token + '/=&', safe='')}",
+    "hex": lambda token: f"digest input {token.encode().hex()}",
+}
+
+
+@pytest.mark.parametrize("shape", list(ECHOES))
+def test_a_token_echoed_cut_or_encoded_leaks_into_no_report(sandbox: Any, tmp_path: Path, shape: str) -> None:
+    # GIVEN a token with the characters URL encoding changes, and a Hermes that echoes it cut by the
+    # 300-character excerpt, or encoded
+    hexpart = uuid.uuid4().hex
+    token = f"hermes-{hexpart[:16]}+/{hexpart[16:]}="
+    name = f"webordinary/hermes-api-token-{uuid.uuid4().hex[:8]}"
+    sandbox.control.client("secretsmanager").create_secret(Name=name, SecretString=token)
+    hermes = EchoingHermes(ECHOES[shape])
+    try:
+        env = {**os.environ, **sandbox.environment(), "HERMES_API_TOKEN_SECRET": name, "HERMES_URL": hermes.url,
+               "CANARY_CONFIRM_PAUSE_S": "0.1"}
+        reports = {"json": tmp_path / "r.json", "junit": tmp_path / "r.xml", "html": tmp_path / "r.html"}
+        # WHEN the CLI probes it and writes every report
+        proc = subprocess.run(
+            [sys.executable, "-m", "cli.main", "run", "--checks", "http.hermes_health", "--json",
+             str(reports["json"]), "--junit", str(reports["junit"]), "--html", str(reports["html"])],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        hermes.close()
+    # THEN the echo is in the evidence, masked
+    assert hermes.authorizations, proc.stderr[-2000:]
+    (health,) = json.loads(reports["json"].read_text(encoding="utf-8"))["checks"]
+    assert (health["outcome"], health["reason"]) == ("FAILED", "http_5xx")
+    assert "***" in health["evidence"]["body"], health["evidence"]
+    # AND no run of 8 characters of the token, nor of its encodings, is in the terminal or any report
+    secret_part = token.removeprefix("hermes-")
+    pieces = {secret_part[i:i + 8] for i in range(len(secret_part) - 7)}
+    for encoded in (base64.b64encode(token.encode()).decode(), token.encode().hex(), quote(token, safe="")):
+        pieces |= {encoded[i:i + 12] for i in range(4, len(encoded) - 16)}
+    written = {"stdout": proc.stdout, "stderr": proc.stderr,
+               **{kind: path.read_text(encoding="utf-8") for kind, path in reports.items()}}
+    for where, text in written.items():
+        leaked = sorted(piece for piece in pieces if piece in text)
+        assert not leaked, (where, leaked)

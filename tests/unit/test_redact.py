@@ -6,7 +6,11 @@ the examples document the shapes masked by pattern when nobody registered the va
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from hypothesis import given, settings
@@ -110,3 +114,84 @@ def test_property_a_registered_secret_never_survives_in_nested_evidence(secret: 
                                                                    st.dictionaries(key, inner, max_size=4)),
                                       max_leaves=8))
     assert secret not in repr(redactor(secret).data(evidence))
+
+
+# --- issue 14.6: encodings of a secret, and excerpts cut after redaction ---------------------------------------
+
+LONG = "hrm_live_5Jq2vX8nR4tY7wZ1aB3cD6eF9gH0kLmN/+=?&é"  # characters that every encoding treats differently
+
+
+def _b64_core(encode: Any, prefix: bytes, secret: bytes, suffix: bytes) -> str:
+    """The characters of ``encode(prefix + secret + suffix)`` that carry bits of the secret only."""
+    text = encode(prefix + secret + suffix).decode()
+    first = -(-8 * len(prefix) // 6)
+    last = (8 * (len(prefix) + len(secret))) // 6
+    return text[first:last]
+
+
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+@pytest.mark.parametrize("prefix", [b"", b"B", b"Be", b"Bearer ", b'{"authorization": "Bearer '])
+def test_the_base64_of_a_secret_is_masked_alone_or_inside_a_longer_encoded_text(encode: Any, prefix: bytes) -> None:
+    raw = LONG.encode()
+    for suffix in (b"", b"\"}", b"x", b"xy"):
+        encoded = encode(prefix + raw + suffix).decode()
+        for text in (encoded, encoded.rstrip("="), f"echo: {encoded}; done"):
+            out = redactor(LONG).text(text)
+            assert MASK in out and _b64_core(encode, prefix, raw, suffix) not in out, (prefix, suffix, out)
+
+
+@pytest.mark.parametrize("form", [
+    quote(LONG, safe=""), re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(LONG, safe="")),
+    quote_plus(LONG), quote(LONG),
+    json.dumps(LONG)[1:-1], LONG.encode().hex(), LONG.encode().hex().upper(),
+])
+def test_url_json_and_hex_encodings_of_a_secret_are_masked(form: str) -> None:
+    out = redactor(LONG).text(f"GET /cb?t={form}&x=1 and body <{form}>")
+    assert form not in out and out.count(MASK) >= 1
+
+
+@settings(max_examples=120, deadline=None)
+@given(secret=st.text(alphabet=st.characters(codec="utf-8", exclude_characters="*"), min_size=12, max_size=40),
+       prefix=st.binary(max_size=9), suffix=st.binary(max_size=9), urlsafe=st.booleans())
+def test_property_no_base64_character_run_carrying_only_the_secret_survives(secret: str, prefix: bytes,
+                                                                           suffix: bytes, urlsafe: bool) -> None:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    raw = secret.encode("utf-8", errors="surrogatepass")
+    out = redactor(secret).text(encode(prefix + raw + suffix).decode())
+    assert _b64_core(encode, prefix, raw, suffix) not in out
+
+
+@pytest.mark.parametrize("limit", [200, 300])
+def test_an_excerpt_is_redacted_before_it_is_cut_so_a_straddling_token_leaks_nothing(limit: int) -> None:
+    from harness.http import HttpResponse
+
+    r = redactor(LONG)
+    for offset in range(limit - len(LONG), limit + 1):
+        body = ("." * offset + LONG + "." * 50).encode()
+        response = HttpResponse(url="http://h/x", status=502, headers={}, body=body, elapsed_ms=1.0, redact=r.text)
+        excerpt = response.excerpt(limit)
+        assert len(excerpt) <= limit
+        assert not any(LONG[i:i + 3] in excerpt for i in range(len(LONG) - 2)), (offset, excerpt[-60:])
+
+
+def test_a_secrets_head_left_at_the_end_of_a_string_cut_before_redaction_is_masked() -> None:
+    r = redactor(LONG)
+    for keep in range(8, len(LONG)):
+        assert r.text("body: " + LONG[:keep]) == f"body: {MASK}"
+        assert r.text(LONG[-keep:] + " rest") == f"{MASK} rest"
+    assert r.text("body: " + LONG[:7]) == "body: " + LONG[:7]  # too short to tell from ordinary text
+    assert r.text("GET http://127.0.0.1:8080/hermes") == "GET http://127.0.0.1:8080/hermes"
+
+
+# --- issue 14.7: URL credentials ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("GET https://user:hunter2@alb.example.com/hermes failed", f"GET https://{MASK}@alb.example.com/hermes failed"),
+    ("redirect to http://hunter2@10.0.0.1:8080/x", f"redirect to http://{MASK}@10.0.0.1:8080/x"),
+    ("wss://u:p@ss@edit.example.com/ws", f"wss://{MASK}@edit.example.com/ws"),
+    ('{"url": "https://a:b@h"}', f'{{"url": "https://{MASK}@h"}}'),
+    ("mailto-ish user@example.com and https://h/a@b", "mailto-ish user@example.com and https://h/a@b"),
+])
+def test_url_credentials_are_masked_wherever_a_url_appears(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
