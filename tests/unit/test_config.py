@@ -512,3 +512,16 @@ def test_an_empty_or_header_unsafe_token_is_a_config_error_naming_the_secret_not
     assert caught.value.env_var == "HERMES_API_TOKEN_SECRET" and caught.value.field == "hermes_api_token_secret"
     assert str(caught.value).startswith("HERMES_API_TOKEN_SECRET: secret 'canary/hermes' ")
     assert "4f9a2c7e1b" not in str(caught.value)
+
+
+@pytest.mark.parametrize("env_var", ["WEBORDINARY_BASE_URL", "HERMES_URL", "SITE_URLS"])
+def test_the_cli_refuses_url_credentials_with_exit_64_and_prints_no_password(
+        env_var: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from cli.main import main
+
+    monkeypatch.setenv(env_var, "https://canary:s3cr3t-Pa55word@alb.example.com")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["run", "--checks", "config.valid", "--json"], out=out, err=err) == 64
+    assert env_var in err.getvalue() and "s3cr3t-Pa55word" not in out.getvalue() + err.getvalue()
