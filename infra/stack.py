@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from harness.contract import alarm_prefix, selftest_alarm_name
@@ -20,22 +18,7 @@ from infra.dashboard import CanaryDashboard
 from infra.nag import acknowledge
 from infra.packaging import lambda_code
 from infra.permissions import Arns
-
-POWERTOOLS_ACCOUNT = "017000801446"
-
-
-def powertools_layer(scope: Construct, cfg: EnvironmentConfig) -> lambda_.ILayerVersion:
-    """The public Powertools layer (python3.12, arm64): a pinned layer version, or a release or ``latest``
-    resolved at deploy time from Powertools' public SSM parameters."""
-    version = cfg.powertools_layer_version
-    if version.isdigit():
-        arn = (f"arn:{cdk.Stack.of(scope).partition}:lambda:{cfg.region}:{POWERTOOLS_ACCOUNT}:layer:"
-               f"AWSLambdaPowertoolsPythonV3-python312-arm64:{version}")
-    else:
-        arn = ssm.StringParameter.value_for_string_parameter(
-            scope, f"/aws/service/powertools/python/arm64/python3.12/{version}"
-        )
-    return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
+from infra.powertools_layer import powertools_layer
 
 
 class CanaryStack(cdk.Stack):
