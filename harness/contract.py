@@ -24,7 +24,6 @@ SERVICE_NAME = "webordinary-canary"
 
 # Per check (dimensions Environment, Check [, service]). Contract v2 (DESIGN §6): outcomes are sparse.
 CHECK_FAILED = "CheckFailed"  # 1, emitted only when the check ends FAILED; per-check alarms watch it
-CHECK_PASSED = "CheckPassed"  # v1, being removed: nothing new may use it
 CHECK_DURATION = "CheckDuration"  # ms, always, but only for LATENCY_SLI_CHECKS
 CHECK_DEGRADED = "CheckDegraded"  # 1, only when the check ends DEGRADED
 CHECK_RETRIED = "CheckRetried"  # 1, only when the check retried
