@@ -29,12 +29,13 @@ _MIN_FORM = 8
 _MIN_FRAGMENT = 8
 # scheme://user:password@host: everything between "//" and the last "@" of the authority is credentials.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s\"'<>]*@)")
+# (pattern, a fragment that every match contains: the pattern is skipped, cheaply, when the text lacks it)
 _PATTERNS = (
-    re.compile(r"(?i)(authorization\s*[:=]\s*)(\"?)([^\"'\s,}]+(?:\s+[^\"'\s,}]+)?)"),
-    re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|x-amz-credential|signature|token|api[_-]?key|"
-               r"password|secret)=)([^&\s\"']+)"),
-    re.compile(r"(?i)(\"(?:token|apiToken|api_key|password|secret|authorization)\"\s*:\s*\")([^\"]+)"),
-    re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"),
+    (re.compile(r"(?i)(authorization\s*[:=]\s*)(\"?)([^\"'\s,}]+(?:\s+[^\"'\s,}]+)?)"), "authorization"),
+    (re.compile(r"(?i)((?:x-amz-signature|x-amz-security-token|x-amz-credential|signature|token|api[_-]?key|"
+                r"password|secret)=)([^&\s\"']+)"), "="),
+    (re.compile(r"(?i)(\"(?:token|apiToken|api_key|password|secret|authorization)\"\s*:\s*\")([^\"]+)"), '"'),
+    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), ""),  # cheap as it is
 )
 _SENSITIVE_KEYS = re.compile(r"(?i)^(authorization|x-api-key|api[_-]?key|token|secret|password|cookie|set-cookie"
                              r"|x-amz-security-token)$")
@@ -91,8 +92,12 @@ class Redactor:
             matcher, forms = self._matcher, self._forms
         if matcher is not None:
             value = _mask_cut_pieces(matcher.sub(MASK, value), forms)
-        value = mask_userinfo(value)
-        for pattern in _PATTERNS:
+        if "://" in value:
+            value = mask_userinfo(value)
+        lowered = value.lower()
+        for pattern, needle in _PATTERNS:
+            if needle not in lowered:
+                continue
             if pattern.groups >= 2:
                 value = pattern.sub(lambda m: m.group(1) + (m.group(2) if m.re.groups == 3 else "") + MASK, value)
             else:
@@ -117,20 +122,20 @@ def _mask_cut_pieces(value: str, forms: tuple[str, ...]) -> str:
     for form in forms:
         if len(form) <= _MIN_FRAGMENT:
             continue
-        # value ends with form[:k], _MIN_FRAGMENT <= k < len(form)
-        start = max(0, len(value) - len(form) + 1)
-        at = value.find(form[0], start)
-        while at != -1 and len(value) - at >= _MIN_FRAGMENT:
+        # value ends with form[:k], _MIN_FRAGMENT <= k < len(form): value[at:at + 8] is form's first 8 characters
+        head = form[:_MIN_FRAGMENT]
+        at = value.find(head, max(0, len(value) - len(form) + 1))
+        while at != -1:
             if form.startswith(value[at:]):
                 value = value[:at] + MASK
                 break
-            at = value.find(form[0], at + 1)
-        # value starts with form[-k:]
-        end = min(len(value), len(form) - 1)
-        at = value.rfind(form[-1], 0, end)
-        while at != -1 and at + 1 >= _MIN_FRAGMENT:
-            if form.endswith(value[:at + 1]):
-                value = MASK + value[at + 1:]
+            at = value.find(head, at + 1)
+        # value starts with form[-k:]: value[k - 8:k] is form's last 8 characters
+        tail = form[-_MIN_FRAGMENT:]
+        at = value.rfind(tail, 0, len(form) - 1)
+        while at != -1:
+            if form.endswith(value[:at + _MIN_FRAGMENT]):
+                value = MASK + value[at + _MIN_FRAGMENT:]
                 break
-            at = value.rfind(form[-1], 0, at)
+            at = value.rfind(tail, 0, at + _MIN_FRAGMENT - 1)
     return value
