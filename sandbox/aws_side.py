@@ -39,6 +39,7 @@ from botocore.config import Config
 
 from harness.contract import NAMESPACE as CANARY_NAMESPACE
 from harness.contract import selftest_alarm_name
+from sandbox import alarm_actions
 from sandbox.control import SeededResources
 from sandbox.faults import Faults
 
@@ -807,6 +808,8 @@ class AwsSandbox:
     def _seed_selftest_alarm(self) -> None:
         """The canary stack's alert-path self-test alarm and its SNS topic, as the CDK app deploys them."""
         topic_arn = self.client("sns").create_topic(Name=SELFTEST_TOPIC)["TopicArn"]
+        self.client("sns").set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(
+            alert_topic_policy(topic_arn, self._account_id)))
         self.client("cloudwatch").put_metric_alarm(
             AlarmName=selftest_alarm_name(CANARY_ENVIRONMENT), Namespace=CANARY_NAMESPACE,
             MetricName="AlertPathSelfTest", Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=1,
@@ -824,8 +827,14 @@ class AwsSandbox:
         self.resources.extra["platform_stack_name"] = PLATFORM_STACK
 
     def _reset_selftest_alarm(self) -> None:
+        topic_arn = self.resources.extra["selftest_topic_arn"]
+        self.client("sns").set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(
+            alert_topic_policy(topic_arn, self._account_id)))
         self.client("cloudwatch").set_alarm_state(AlarmName=selftest_alarm_name(CANARY_ENVIRONMENT),
                                                   StateValue="OK", StateReason="sandbox reset")
+        alarm = self._backend("cloudwatch").alarms.get(selftest_alarm_name(CANARY_ENVIRONMENT))
+        if alarm is not None:
+            alarm_actions.history_of(alarm).clear()
 
     def _put_platform_session(self) -> None:
         ddb = self.client("dynamodb")
@@ -849,7 +858,9 @@ class AwsSandbox:
 
     def _install_backend_hooks(self) -> None:
         """Route UpdateService on the platform's services (e.g. a destructive check scaling the edit service)
-        through set_service_counts, so tasks, targets and deployments follow as on ECS."""
+        through set_service_counts, so tasks, targets and deployments follow as on ECS; execute alarm actions
+        and record them in the alarm history as CloudWatch does (sandbox.alarm_actions)."""
+        alarm_actions.install(self._backend("cloudwatch"), lambda: self._backend("sns"), self._account_id)
         ecs = self._ecs()
         original = ecs.update_service
 
@@ -937,6 +948,18 @@ class AwsSandbox:
         if name not in _SERVICES:
             raise KeyError(f"unknown service {service!r}; the sandbox runs {sorted(_SERVICES)}")
         return _SERVICES[name]
+
+
+def alert_topic_policy(topic_arn: str, account_id: str) -> dict[str, Any]:
+    """The alert topic's access policy as the canary stack deploys it: CloudWatch alarms of this account may
+    publish, and nothing may publish without TLS (a topic policy replaces SNS's default one)."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AllowCloudWatchAlarmsToPublish", "Effect": "Allow",
+         "Principal": {"Service": alarm_actions.SERVICE_PRINCIPAL}, "Action": "sns:Publish", "Resource": topic_arn,
+         "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+        {"Sid": "AllowPublishThroughSSLOnly", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]}
 
 
 _HEALTH_MODES = {

@@ -7,6 +7,7 @@ it did: no check ran, and its only writes were the two SetAlarmState calls on th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,8 +57,26 @@ def test_selftest_event_drives_the_alarm_to_alarm_and_back_and_runs_no_check(
     assert all(alarm in c.body.decode() for c in calls if c.action == "cloudwatch:SetAlarmState")
     assert {c.service for c in calls} == {"monitoring"}
     assert "checks" not in response
+    # AND CloudWatch's alarm history confirmed each notification (read, not written: DescribeAlarmHistory)
+    assert [(d["state"], d["executed"]) for d in response["deliveries"]] == [("ALARM", True), ("OK", True)]
+    assert "cloudwatch:DescribeAlarmHistory" in {c.action for c in calls}
     # AND no metric was emitted (a self-test is not a run)
     assert '"_aws"' not in capsys.readouterr().out
+
+
+def test_selftest_through_the_handler_fails_when_cloudwatch_may_not_publish(
+        sandbox: Any, function_env: dict[str, str]) -> None:
+    # GIVEN the alert topic's policy holding only the TLS Deny: no statement lets cloudwatch.amazonaws.com publish
+    topic = sandbox.resources.extra["selftest_topic_arn"]
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": topic,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    sandbox.control.client("sns").set_topic_attributes(TopicArn=topic, AttributeName="Policy",
+                                                       AttributeValue=json.dumps(policy))
+    response = invoke(function_env, {"selftest": True})
+    assert response["ok"] is False and [s["state"] for s in response["states"]] == ["ALARM", "OK"], response
+    assert "Failed to execute action" in response["deliveries"][0]["summary"]
+    assert "cloudwatch.amazonaws.com" in response["message"]
 
 
 def test_selftest_names_a_missing_alarm_instead_of_crashing(sandbox: Any, function_env: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -678,3 +679,23 @@ def test_boot_applies_faults_already_on_and_a_stopped_sandbox_can_be_replaced() 
     done = subprocess.run([sys.executable, "-c", BOOT_SCRIPT], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# -- alarm actions and history (moto records none) ------------------------------------------------------------
+
+
+def test_alarm_history_records_state_updates_and_executed_actions(sandbox: AwsSandbox, aws: Aws) -> None:
+    from harness.contract import selftest_alarm_name
+
+    cloudwatch, name = aws("cloudwatch"), selftest_alarm_name("sandbox")
+    topic = sandbox.resources.extra["selftest_topic_arn"]
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="no change: no action")
+    states = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert [i["HistorySummary"] for i in states] == ["Alarm updated from OK to ALARM"]
+    (action,) = cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="Action")["AlarmHistoryItems"]
+    assert action["HistorySummary"] == f"Successfully executed action {topic}"
+    assert json.loads(action["HistoryData"])["actionState"] == "Succeeded"
+    # a start date after the change filters it out
+    later = action["Timestamp"] + dt.timedelta(seconds=1)
+    assert cloudwatch.describe_alarm_history(AlarmName=name, StartDate=later)["AlarmHistoryItems"] == []
