@@ -1,24 +1,32 @@
 """The ``canary`` command: the composition root for local runs (live stack or the offline sandbox).
 
 Exit codes (DESIGN §9): 0 PASSED/DEGRADED, 1 FAILED, 2 ERROR, 3 INCOMPLETE, 64 usage or config error
-(nothing was run).
+(nothing was run). A crash of the CLI itself exits 2 (never 1, which means FAILED). SIGTERM and SIGINT during
+``canary run`` cancel the run: the waits end, the undos run (within the cleanup reserve) and the exit code is
+the report's (3 INCOMPLETE, 2 if a cleanup failed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 from harness.config import CanaryConfig, load_config
+from harness.deadline import Cancellation
 from harness.errors import ConfigError
 from harness.model import EXIT_CODES, EXIT_USAGE, CheckResult, Outcome, RunReport
 
 DEFAULT_TIMEOUT_S = 240.0
+MAX_TIMEOUT_S = 86_400.0  # a run deadline longer than a day is a typo (and inf/1e300 overflow the waits)
 
 
 class UsageError(Exception):
@@ -31,6 +39,26 @@ class CanaryFault(Exception):
 
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _seconds(text: str, *, allow_zero: bool = False, limit: float = MAX_TIMEOUT_S) -> float:
+    """A finite, positive (or zero) number up to ``limit``; argparse names the flag in its error (exit 64)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero) or value > limit:
+        low = ">= 0" if allow_zero else "> 0"
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {low} and at most {limit:g}")
+    return value
+
+
+def _timeout_s(text: str) -> float:
+    return _seconds(text)
+
+
+def _minutes(text: str) -> float:
+    return _seconds(text, allow_zero=True, limit=MAX_TIMEOUT_S / 60 * 365)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON report to FILE (or stdout)")
     run.add_argument("--junit", metavar="FILE", help="JUnit XML report")
     run.add_argument("--html", metavar="FILE", help="self-contained HTML report")
-    run.add_argument("--timeout", type=float, default=None, metavar="S", help="run deadline in seconds")
+    run.add_argument("--timeout", type=_timeout_s, default=None, metavar="S",
+                     help=f"run deadline in seconds (> 0, at most {MAX_TIMEOUT_S:g})")
     run.add_argument("--config", metavar="FILE", help="JSON config file (same keys as CANARY_CONFIG)")
     run.add_argument("--publish", action="store_true", help="send the metrics to CloudWatch (PutMetricData)")
     run.add_argument("--no-color", action="store_true")
@@ -57,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="remove synthetic sessions left by crashed runs")
     sweep.add_argument("--dry-run", action="store_true", help="report what would be removed, change nothing")
-    sweep.add_argument("--older-than", type=float, default=None, metavar="MIN", help="age limit in minutes")
+    sweep.add_argument("--older-than", type=_minutes, default=None, metavar="MIN", help="age limit in minutes")
     sweep.add_argument("--sandbox", action="store_true")
     sweep.add_argument("--config", metavar="FILE")
     sweep.add_argument("--json", action="store_true")
@@ -115,17 +144,42 @@ def _write(path: str, text: str) -> None:
         handle.write(text)
 
 
+@contextmanager
+def _cancel_on_signals() -> Iterator[Cancellation]:
+    """SIGTERM and SIGINT request the run's cancellation (the run loop fires it), instead of killing the process
+    mid-journey (SIGTERM left a session and the run lock) or raising KeyboardInterrupt (a traceback, exit -2)."""
+    cancellation = Cancellation()
+    if threading.current_thread() is not threading.main_thread():  # signals are only delivered to the main thread
+        yield cancellation
+        return
+
+    def request(signum: int, _frame: object) -> None:
+        cancellation.request(signal.Signals(signum).name)  # no lock, no I/O: safe in a handler
+
+    previous = {sig: signal.signal(sig, request) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield cancellation
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with _cancel_on_signals() as cancellation:
+        return _run(args, out, err, cancellation)
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, cancellation: Cancellation) -> int:
     from harness.deadline import Deadline
     from harness.reporting import progress_line, render_table
 
     with _sandbox_env(args.sandbox, args.faults, args.profile) as environ:
         tiers = args.tiers
         config = _load(args, environ, tiers=",".join(tiers) if tiers else None, profile=args.profile)
-        app = _build_app(config, environ)
         timeout = args.timeout if args.timeout is not None else config.run_timeout_s
-        if timeout <= 0:
-            raise UsageError("--timeout must be > 0")
+        if not 0 < timeout <= MAX_TIMEOUT_S:
+            raise UsageError(f"CANARY_RUN_TIMEOUT_S must be > 0 and at most {MAX_TIMEOUT_S:g} (got {timeout:g})")
+        app = _build_app(config, environ)
         human = err if args.json == "-" else out
         color = not args.no_color and human.isatty()
 
@@ -136,13 +190,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from harness.runner import UnknownCheckError
 
         try:
-            report = app.runner.run(deadline=Deadline.after(timeout), tiers=tiers, check_ids=args.checks,
-                                    profile=args.profile, lock=app.lock)
+            report = app.runner.run(deadline=Deadline.after(timeout, cancellation=cancellation), tiers=tiers,
+                                    check_ids=args.checks, profile=args.profile, lock=app.lock)
         except UnknownCheckError as exc:
             raise UsageError(str(exc)) from exc
         print(render_table(report, color=color), file=human)
         _emit_reports(args, report, out)
-        if args.publish:
+        if cancellation.requested:
+            print(f"canary: {cancellation.reason} received: run cancelled after its cleanup"
+                  f"{'; metrics not published' if args.publish else ''}", file=err)
+        elif args.publish:
             from harness.metrics import publish, report_datapoints
 
             sent = publish(app.aws.client("cloudwatch"), report_datapoints(report))
@@ -296,6 +353,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return EXIT_USAGE
     except CanaryFault as exc:
         print(f"canary: {exc}", file=err)
+        return EXIT_CODES[Outcome.ERROR]
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run turns it into a cancellation): nothing finished
+        print("canary: interrupted", file=err)
+        return EXIT_CODES[Outcome.INCOMPLETE]
+    except Exception as exc:  # a crash of the CLI itself is an ERROR (2); exit 1 would claim the platform FAILED
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+        print(f"canary: internal error{where}: {type(exc).__name__}: {str(exc)[:300]}", file=err)
         return EXIT_CODES[Outcome.ERROR]
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE

@@ -233,7 +233,7 @@ class Runner:
         cancellation = deadline.cancellation
         until = deadline.for_cleanup(self.config.cleanup_reserve_s)  # a cancelled run still waits for its undos
         while running:
-            wait_s = until.remaining() + 0.05
+            wait_s = min(until.remaining() + 0.05, 3600.0)  # (a huge deadline would overflow the wait)
             if cancellation is not None:
                 cancellation.fire()  # a signal only requested it: wake the waits and the watchdog from here
                 if not cancellation.requested:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Hashable
 
 RECHECK_S = 0.05  # a fired alarm re-checks for sockets opened after it fired (connect was in progress)
+_MAX_WAIT_S = 3600.0
 
 
 class Alarm:
@@ -122,7 +123,7 @@ class Watchdog:
                 due, _, alarm = self._heap[0]
                 now = time.monotonic()
                 if due > now:
-                    self._cond.wait(due - now)
+                    self._cond.wait(min(due - now, _MAX_WAIT_S))  # (a huge timeout would overflow the wait)
                     continue
                 heapq.heappop(self._heap)
             if due < alarm.expires_at:  # a stale entry from before a reschedule; its own entry remains

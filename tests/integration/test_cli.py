@@ -112,3 +112,52 @@ def test_list_names_every_check_with_its_tier() -> None:
 
     assert {r["id"] for r in rows} == set(all_check_ids())
     assert all(r["summary"] and r["tier"] in ("probe", "journey", "destructive") for r in rows)
+
+
+# --- bounds and crashes (issue 14.2, 14.9) ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e300", "nan", "-5", "0", "soon", "1e5"])
+def test_a_bad_timeout_exits_64_naming_the_flag_and_runs_nothing(value: str, capsys: pytest.CaptureFixture[str]
+                                                                ) -> None:
+    from cli.main import main
+
+    assert main(["run", "--checks", "config.valid", f"--timeout={value}"]) == 64
+    captured = capsys.readouterr()
+    assert "--timeout" in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_bad_sweep_age_exits_64_naming_the_flag(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    assert main(["sweep", "--dry-run", f"--older-than={value}"]) == 64
+    assert "--older-than" in capsys.readouterr().err
+
+
+def test_a_crash_of_the_cli_itself_exits_2_with_the_error_never_1(tmp_path: Path) -> None:
+    # GIVEN a report path that cannot be written (the run itself is fine)
+    target = tmp_path / "no-such-dir" / "report.html"
+    # WHEN the run ends and the CLI writes its report
+    proc = canary("run", "--checks", "config.valid", "--html", str(target), env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    # THEN exit 2 (§9: 1 would say the platform FAILED), the error on stderr, no traceback
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "internal error" in proc.stderr and "FileNotFoundError" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_run_against_a_dripping_hermes_exits_at_its_deadline_not_when_the_server_gives_up() -> None:
+    from tests.integration.raw_servers import raw_server
+
+    # GIVEN a Hermes that drips its response headers for a minute, one byte at a time
+    with raw_server("headers", cap_s=60) as srv:
+        env = {"HERMES_URL": f"http://127.0.0.1:{srv.port}/hermes", "CANARY_HTTP_TIMEOUT_S": "30",
+               "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+        # WHEN `canary run` probes it with a 3 s deadline (the check's own timeout is longer)
+        proc = canary("run", "--checks", "http.hermes_health", "--json", "--timeout", "3", env=env, timeout=45)
+        still_dripping = not srv.stop.is_set()
+    # THEN the process has exited (not merely printed its report) while the server was still dripping
+    assert still_dripping
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert [(c["id"], c["outcome"]) for c in report["checks"]] == [("http.hermes_health", "INCOMPLETE")]

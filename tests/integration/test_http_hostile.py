@@ -41,6 +41,7 @@ from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, Transient
 from harness.http import HttpClient
 from harness.model import Outcome, Reason
 from harness.runner import Runner
+from tests.integration.raw_servers import raw_server
 
 LIMIT = 64 * 1024  # max_body_bytes for these tests
 DRIP_CAP_S = 6.0  # the drip server gives up after this, so a broken bound fails the test instead of hanging it
@@ -631,68 +632,7 @@ def test_a_run_of_hostile_probes_reports_each_reason_and_returns_on_time(server:
 # The read timeout restarts with each byte, so only the watchdog bounds these. The raw servers drip for far longer
 # than any bound asserted here (RAW_DRIP_CAP_S), so a missing bound fails the test instead of passing slowly.
 
-RAW_DRIP_CAP_S = 30.0
-RAW_MAX_CONNECTIONS = 16
 STEP_BOUND_S = 2.0  # generous: an HTTP step must end within its timeout plus this (measured: well under 0.1 s)
-TLS_RECORD_HEADER = b"\x16\x03\x03\x40\x00"  # a TLS handshake record of 16 KiB that never completes
-
-
-@dataclass
-class RawServer:
-    """A loopback listener that answers each connection with a drip (bounded in connections and time)."""
-
-    mode: str
-    stop: threading.Event = field(default_factory=threading.Event)
-    port: int = 0
-    connections: int = 0
-
-    def serve(self, listener: socket.socket) -> None:
-        listener.settimeout(0.1)
-        while not self.stop.is_set() and self.connections < RAW_MAX_CONNECTIONS:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._drip, args=(conn,), name="raw-server-drip", daemon=True).start()
-
-    def _drip(self, conn: socket.socket) -> None:
-        started = time.monotonic()
-        try:
-            if self.mode != "tls":
-                conn.settimeout(2)
-                with contextlib.suppress(OSError):
-                    conn.recv(65536)  # the request (or the WebSocket upgrade)
-            first, unit = {"status": (b"", b"H"), "headers": (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),
-                           "continue": (b"", b"HTTP/1.1 100 Continue\r\n\r\n"),
-                           "ws-upgrade": (b"HTTP/1.1 101 Switching Protocols\r\nX-Slow: ", b"a"),
-                           "tls": (TLS_RECORD_HEADER, b"\0")}[self.mode]
-            conn.sendall(first)
-            while not self.stop.is_set() and time.monotonic() - started < RAW_DRIP_CAP_S:
-                conn.sendall(unit)
-                self.stop.wait(0.05)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-
-@contextlib.contextmanager
-def raw_server(mode: str) -> Iterator[RawServer]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    srv = RawServer(mode, port=listener.getsockname()[1])
-    thread = threading.Thread(target=srv.serve, args=(listener,), daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.stop.set()
-        thread.join(2)
-        listener.close()
 
 
 def timed(fn: Callable[[], object]) -> tuple[Verdict, float]:
