@@ -130,6 +130,7 @@ def execute_actions(alarm: Any, old_state: str, sns_backend: Any, account: str) 
                "INSUFFICIENT_DATA": alarm.insufficient_data_actions}.get(new_state) or []
     for arn in actions:
         topic = sns_backend.topics.get(arn) if ":sns:" in arn else None
+        error: str | None
         if topic is None:
             error = "Topic does not exist" if ":sns:" in arn else "the sandbox only executes SNS actions"
         else:

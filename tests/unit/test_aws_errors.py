@@ -218,3 +218,23 @@ def test_an_unreachable_aws_endpoint_is_a_transient_canary_error_retried_once(mo
     assert len(calls) == 2
     assert (result.outcome, result.reason, result.retries) == (Outcome.ERROR, Reason.AWS_ERROR, 1)
     assert "unreachable" in result.message
+
+
+# --- retries: botocore's standard mode, bounded by the deadline ------------------------------------------------
+
+
+def test_exhausted_throttling_names_the_retries_and_stays_an_error() -> None:
+    exc = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+                       "ResponseMetadata": {"RetryAttempts": 3}}, "DescribeTable")
+    verdict = classify_aws_error(exc, operation="dynamodb.describe_table")
+    assert (type(verdict), verdict.reason) == (CanaryError, Reason.THROTTLED)
+    assert verdict.message.endswith("(dynamodb.describe_table) after 3 retries")
+    assert verdict.evidence["retry_attempts"] == 3
+
+
+def test_clients_use_the_standard_retry_mode_with_more_than_one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in OFFLINE_AWS.items():
+        monkeypatch.setenv(key, value)
+    client = AwsClients(boto3.Session(), timeout_s=2).client("dynamodb")
+    retries = client.meta.config.retries
+    assert retries["mode"] == "standard" and retries["total_max_attempts"] == 4
