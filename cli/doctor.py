@@ -29,6 +29,8 @@ def add_parser(sub: Any) -> None:
     doctor.add_argument("--stack-name", help="the deployed canary stack (default WebordinaryCanary-<env>-<region>)")
     doctor.add_argument("--layer-version", default=None,
                         help="Powertools layer version to expect (default: cdk.json's powertools_layer_version)")
+    doctor.add_argument("--reserved-concurrency", default=None,
+                        help="reserved concurrency per function the deploy asks for (default: cdk.json's context)")
     doctor.add_argument("--json", action="store_true", help="one JSON object instead of one line per finding")
     doctor.add_argument("--sandbox", action="store_true", help="boot the offline replica (with its canary stack)")
     doctor.add_argument("--undeployed", action="store_true", help="with --sandbox: no canary stack (before deploy)")
@@ -37,13 +39,28 @@ def add_parser(sub: Any) -> None:
                              "topic_policy_missing")
 
 
-def layer_version_from_cdk_json(path: Path) -> str:
-    """The ``powertools_layer_version`` context the deploy will use (cdk.json next to the app), else the default."""
+def deploy_context(path: Path, environment: str) -> dict[str, Any]:
+    """The CDK context the deploy of ``environment`` will use: cdk.json's top-level keys overridden by its
+    ``environments`` entry of that name (empty when there is no readable cdk.json)."""
     try:
         context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
     except (OSError, ValueError, AttributeError):
-        return DEFAULT_LAYER_VERSION
-    return str(context.get("powertools_layer_version", DEFAULT_LAYER_VERSION)).strip() or DEFAULT_LAYER_VERSION
+        return {}
+    if not isinstance(context, dict):
+        return {}
+    listed = context.get("environments")
+    entries: list[Any] = listed if isinstance(listed, list) else []
+    entry = next((e for e in entries if isinstance(e, dict) and e.get("name") == environment), {})
+    return {**context, **entry}
+
+
+def _reserved(value: Any) -> int | None:
+    if value in (None, "", 0):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise DoctorUsageError(f"reserved concurrency {value!r} is not a whole number") from exc
 
 
 @contextmanager
@@ -111,9 +128,13 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_CANNOT_RUN
         ca_files = [p for p in (config.ca_bundle, environ.get("REQUESTS_CA_BUNDLE"), environ.get("SSL_CERT_FILE"))
                     if p]
+        context = deploy_context(Path("cdk.json"), config.environment)
         options = DoctorOptions(
             region=region, stack_name=args.stack_name,
-            powertools_layer_version=args.layer_version or layer_version_from_cdk_json(Path("cdk.json")),
+            powertools_layer_version=str(args.layer_version or context.get("powertools_layer_version")
+                                         or DEFAULT_LAYER_VERSION).strip(),
+            reserved_concurrency=_reserved(args.reserved_concurrency if args.reserved_concurrency is not None
+                                           else context.get("reserved_concurrency")),
             ca_files=tuple(dict.fromkeys(ca_files)), plain_http_ok=args.sandbox)
         try:
             report = run_doctor(config, clients.client, options)

@@ -8,7 +8,8 @@ outputs) over moto's API, and answers the missing calls in the fault proxy:
 
 - ``SimulatePrincipalPolicy`` evaluates the role's inline policies by action and resource (wildcards as IAM
   matches them); it does **not** evaluate conditions, managed policies, boundaries or SCPs;
-- ``GetAccountSettings`` reports the account limit minus the functions' reserved concurrency;
+- ``GetAccountSettings`` reports the account limit minus the functions' reserved concurrency (the stack reserves
+  none, as the CDK app's default);
 - ``GetLayerVersionByArn`` knows the public Powertools layer versions of the sandbox region;
 - ``ListStackResources`` of the canary stack lists the alarms, functions, roles and topic.
 
@@ -211,7 +212,6 @@ def deploy(sandbox: Sandbox) -> CanaryStack:
         function = f"{prefix}-{kind}"
         lam.create_function(FunctionName=function, Runtime="python3.12", Role=role, Architectures=["arm64"],
                             Handler="handlers.canary.lambda_handler", Code={"ZipFile": _zip()})
-        lam.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=1)
         stack.roles[kind], stack.functions[kind] = role, function
     stack.topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
     sns.set_topic_attributes(TopicArn=stack.topic_arn, AttributeName="Policy",
@@ -329,7 +329,8 @@ def _layer_missing(stack: CanaryStack) -> None:
 
 
 def _low_concurrency(stack: CanaryStack) -> None:
-    stack.account_concurrency = 10  # a new account's limit
+    """A new account's limit: a deploy with context reserved_concurrency cannot reserve anything."""
+    stack.account_concurrency = 10
 
 
 def _unmodelled_apis(stack: CanaryStack) -> None:

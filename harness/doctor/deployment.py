@@ -24,9 +24,9 @@ ClientFor = Callable[[str], Any]
 POWERTOOLS_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python312-arm64"
 POWERTOOLS_SSM = "/aws/service/powertools/python/arm64/python3.12/{}"
-# Lambda refuses a reservation that leaves fewer unreserved executions than this (PutFunctionConcurrency).
+# Lambda refuses a reservation that leaves fewer unreserved executions than this (PutFunctionConcurrency); accounts
+# whose concurrency quota is lower have a lower minimum and little or nothing to reserve.
 MIN_UNRESERVED = 100
-RESERVED_PER_FUNCTION = 1  # infra/canary_function.py: the overlap guard of DESIGN §7
 _CONFIRMED_NOT = {"PendingConfirmation", "Deleted", ""}
 
 
@@ -305,6 +305,10 @@ def check_layer(out: Collector, client: ClientFor, acct: Account, version: str,
                 for layer in lam.get_function_configuration(FunctionName=function).get("Layers", []):
                     if "Powertools" in layer.get("Arn", ""):
                         arns.append(layer["Arn"])
+    if not arns and acct.partition != "aws":
+        out.skip("lambda.powertools_layer", f"the Powertools layer's publisher account in {acct.partition} differs by "
+                                            "region: not checked before deploy")
+        return
     if not arns:
         if not version.isdigit():
             name = POWERTOOLS_SSM.format(version)
@@ -334,34 +338,42 @@ def _no_layer(out: Collector, arn: str, region: str) -> Callable[[str], None]:
     return report
 
 
-def check_concurrency(out: Collector, client: ClientFor, cfg: CanaryConfig, deployed: Deployed | None) -> None:
+def check_concurrency(out: Collector, client: ClientFor, cfg: CanaryConfig, deployed: Deployed | None,
+                      reserved_per_function: int | None) -> None:
+    """``reserved_per_function``: the deploy's context ``reserved_concurrency`` (None: nothing reserved)."""
     lam = client("lambda")
     with out.guard("lambda.concurrency", "the account's Lambda concurrency"):
         limits = lam.get_account_settings()["AccountLimit"]
         unreserved = int(limits["UnreservedConcurrentExecutions"])
         total = int(limits.get("ConcurrentExecutions", 0))
         if deployed is not None and deployed.functions():
-            missing = []
-            for kind, function in deployed.functions().items():
-                reserved = lam.get_function_concurrency(FunctionName=function).get("ReservedConcurrentExecutions")
-                if reserved is None:
-                    missing.append(kind)
-            if missing:
-                out.warn("lambda.concurrency", f"no reserved concurrency on {', '.join(missing)}",
-                         "two runs can overlap (a console run and the schedule) and create duplicate sessions",
-                         "redeploy: the stack reserves 1 per function", functions=missing)
-            else:
-                out.ok("lambda.concurrency", f"each function reserves {RESERVED_PER_FUNCTION}; {unreserved} of "
-                                             f"{total} executions stay unreserved")
+            reserved = {kind: lam.get_function_concurrency(FunctionName=fn).get("ReservedConcurrentExecutions")
+                        for kind, fn in deployed.functions().items()}
+            missing = [kind for kind, value in reserved.items() if value is None]
+            if reserved_per_function is not None and missing:
+                out.warn("lambda.concurrency", f"context reserved_concurrency is {reserved_per_function} but "
+                                               f"{', '.join(missing)} reserve nothing",
+                         "the deployed stack is older than its context", "redeploy the stack",
+                         functions=missing)
+                return
+            held = sum(v for v in reserved.values() if v)
+            out.ok("lambda.concurrency", f"the functions reserve {held}; {unreserved} of {total} concurrent "
+                                         "executions stay unreserved", unreserved=unreserved, limit=total)
             return
-        need = RESERVED_PER_FUNCTION * len(kinds_for_tiers(cfg.tiers))
-        quota = MIN_UNRESERVED + need + total - unreserved
-        if unreserved - need < MIN_UNRESERVED:
+        if reserved_per_function is None:
+            out.ok("lambda.concurrency", f"no reserved concurrency configured; {unreserved} of {total} concurrent "
+                                         "executions unreserved", unreserved=unreserved, limit=total)
+            return
+        need = reserved_per_function * len(kinds_for_tiers(cfg.tiers))
+        floor = min(MIN_UNRESERVED, total) if total else MIN_UNRESERVED
+        if unreserved - need < floor:
+            quota = MIN_UNRESERVED + need + total - unreserved
             out.fail("lambda.concurrency", f"only {unreserved} unreserved concurrent executions (account limit "
                                            f"{total}); reserving {need} would leave {unreserved - need}",
-                     f"Lambda refuses a reservation that leaves fewer than {MIN_UNRESERVED} unreserved: "
-                     "`cdk deploy` fails creating the functions",
-                     f"request a Lambda 'Concurrent executions' quota of at least {quota} in Service Quotas",
+                     f"Lambda refuses a reservation that leaves fewer than {floor} unreserved: `cdk deploy` fails "
+                     "creating the functions",
+                     f"drop context reserved_concurrency (the run lock guards overlap), or request a Lambda "
+                     f"'Concurrent executions' quota of at least {quota} in Service Quotas",
                      unreserved=unreserved, limit=total, needed=need)
         else:
             out.ok("lambda.concurrency", f"{unreserved} unreserved concurrent executions: room to reserve {need}")

@@ -20,6 +20,7 @@ class DoctorOptions:
     region: str
     stack_name: str | None = None  # None: derived from environment and region
     powertools_layer_version: str = "27"
+    reserved_concurrency: int | None = None  # per function, as the deploy's context says
     ca_files: Sequence[str] = ()
     plain_http_ok: bool = False  # the offline sandbox serves plain HTTP; a live target should not
 
@@ -56,7 +57,7 @@ def run_doctor(config: CanaryConfig, client: ClientFor, options: DoctorOptions) 
         deployment.check_alert_topic(out, client, deployed)
         deployment.check_alarms(out, client, config, deployed)
     deployment.check_layer(out, client, acct, options.powertools_layer_version, deployed)
-    deployment.check_concurrency(out, client, config, deployed)
+    deployment.check_concurrency(out, client, config, deployed, options.reserved_concurrency)
     return DoctorReport(environment=config.environment, profile=config.profile, region=options.region,
                         account=account, stack_name=name, stack_deployed=deployed is not None,
                         findings=out.findings)

@@ -52,14 +52,16 @@ def stack(deployed: CanaryStack) -> Iterator[CanaryStack]:
     heal(deployed)
 
 
-def doctor(stack: CanaryStack, *, stack_name: str | None = None, **overrides: Any) -> DoctorReport:
+def doctor(stack: CanaryStack, *, stack_name: str | None = None, reserved: int | None = None,
+           **overrides: Any) -> DoctorReport:
     environ = {**os.environ, **stack.sandbox.environment()}
     config = load_config({k: v for k, v in overrides.items()}, environ=environ)
     clients = AwsClients(boto3.Session(region_name="us-west-2"), endpoint_url=environ["AWS_ENDPOINT_URL"],
                          max_attempts=1)
     ca = [environ["CANARY_CA_BUNDLE"]] if environ.get("CANARY_CA_BUNDLE") else []
     return run_doctor(config, clients.client, DoctorOptions(region="us-west-2", stack_name=stack_name,
-                                                            ca_files=ca, plain_http_ok=True))
+                                                            ca_files=ca, plain_http_ok=True,
+                                                            reserved_concurrency=reserved))
 
 
 def by_id(report: DoctorReport) -> dict[str, Any]:
@@ -136,11 +138,13 @@ def test_before_deploy_the_stack_checks_are_skipped_and_concurrency_is_checked_f
     assert report.exit_code == 0
     # WHEN the account is a new one (concurrency limit 10)
     SETUPS["low_concurrency"][0](stack)
-    report = doctor(stack, environment="preprod")
-    # THEN the deploy would fail on reserved concurrency, and the fix names the quota to ask for
+    # THEN a deploy without reserved concurrency (the default) is fine
+    assert by_id(doctor(stack, environment="preprod"))["lambda.concurrency"].level is Level.OK
+    # BUT one with context reserved_concurrency would fail, and the fix says what to change or ask for
+    report = doctor(stack, environment="preprod", reserved=1)
     finding = failing(report)["lambda.concurrency"]
-    assert finding.evidence == {"unreserved": 10 - 3, "limit": 10, "needed": 1}
-    assert "quota of at least 104" in finding.fix
+    assert finding.evidence == {"unreserved": 10, "limit": 10, "needed": 1}
+    assert "reserved_concurrency" in finding.fix and "quota of at least 101" in finding.fix
     assert report.exit_code == 1
 
 
@@ -306,3 +310,8 @@ def test_cli_doctor_without_aws_exits_2() -> None:
     unreachable = canary("doctor", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "CANARY_AWS_TIMEOUT_S": "1"})
     assert unreachable.returncode == 2, unreachable.stderr[-1000:]
     assert "cannot call AWS" in unreachable.stderr
+
+
+def test_a_deployed_stack_without_the_reservation_its_context_asks_for_is_a_warning(stack: CanaryStack) -> None:
+    finding = by_id(doctor(stack, reserved=1))["lambda.concurrency"]
+    assert finding.level is Level.WARN and "reserve nothing" in finding.what
