@@ -1167,8 +1167,9 @@ def cbor_text_map(values: dict[str, str]) -> bytes:
 
 
 def error_response(error: _FaultError, protocol: str, query_compatible: bool,
-                   request_id: str) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) in the wire format botocore parses for ``protocol``."""
+                   request_id: str, content_type: str = "") -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) in the wire format botocore parses for ``protocol`` (a JSON-protocol error answers
+    in the request's own version, ``application/x-amz-json-1.0`` or ``-1.1``)."""
     headers = {"x-amzn-RequestId": request_id}
     if protocol in ("query", "rest-xml"):
         status = error.query_status
@@ -1191,7 +1192,9 @@ def error_response(error: _FaultError, protocol: str, query_compatible: bool,
         headers["Content-Type"] = "application/cbor"
         return status, headers, cbor_text_map({"__type": type_, "message": error.message})
     headers["x-amzn-ErrorType"] = error.json_code
-    headers["Content-Type"] = "application/x-amz-json-1.0" if protocol == "json" else "application/json"
+    json_version = (content_type if content_type.startswith("application/x-amz-json-1.")
+                    else "application/x-amz-json-1.0")
+    headers["Content-Type"] = json_version if protocol == "json" else "application/json"
     return status, headers, json.dumps({"__type": type_, "message": error.message}).encode()
 
 
@@ -1323,7 +1326,8 @@ class FaultProxy:
                     proxy._count(error.fault)
                     protocol = request_protocol(self.headers, service)
                     query_compatible = self.headers.get("x-amzn-query-mode", "").lower() == "true"
-                    status, headers, payload = error_response(error, protocol, query_compatible, str(uuid.uuid4()))
+                    status, headers, payload = error_response(error, protocol, query_compatible, str(uuid.uuid4()),
+                                                              self.headers.get("Content-Type", ""))
                     self._reply(status, list(headers.items()), payload)
                     return
                 for answer in list(proxy.answerers):

@@ -581,6 +581,33 @@ def test_aws_5xx_answers_a_server_error_in_the_services_protocol(
     CALLS[other](aws(other), res)
 
 
+@pytest.mark.parametrize(("service", "headers", "body", "content_type"), [
+    ("ecs", {"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.DescribeClusters",
+             "Content-Type": "application/x-amz-json-1.1"}, b"{}", "application/x-amz-json-1.1"),
+    ("dynamodb", {"X-Amz-Target": "DynamoDB_20120810.ListTables",
+                  "Content-Type": "application/x-amz-json-1.0"}, b"{}", "application/x-amz-json-1.0"),
+    ("sts", {"Content-Type": "application/x-www-form-urlencoded"}, b"Action=GetCallerIdentity&Version=2011-06-15",
+     "text/xml"),
+])
+def test_a_5xx_body_is_in_the_requests_own_protocol_version(
+    service: str, headers: dict[str, str], body: bytes, content_type: str, sandbox: AwsSandbox, faults: Faults
+) -> None:
+    faults.enable("aws_5xx", service=service)
+    url = urllib.parse.urlsplit(sandbox.endpoint_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    auth = (f"AWS4-HMAC-SHA256 Credential=testing/20261125/us-west-2/{service}/aws4_request, "
+            "SignedHeaders=host, Signature=0")
+    conn.request("POST", "/", body=body, headers={**headers, "Authorization": auth})
+    response = conn.getresponse()
+    payload = response.read().decode()
+    conn.close()
+    assert response.status == 503 and response.getheader("Content-Type") == content_type
+    if content_type == "text/xml":  # query protocol: the server is at fault
+        assert "<Type>Receiver</Type><Code>ServiceUnavailable</Code>" in payload
+    else:
+        assert json.loads(payload)["__type"].endswith("#ServiceUnavailable")
+
+
 def test_the_platform_side_client_is_never_fault_injected(
     sandbox: AwsSandbox, faults: Faults, res: SeededResources
 ) -> None:
