@@ -15,6 +15,7 @@ from infra.canary_function import SPECS, CanaryFunction, vpc_placement
 from infra.catalogue import TIER_ORDER
 from infra.config import EnvironmentConfig
 from infra.dashboard import CanaryDashboard
+from infra.first_run import FirstRuns
 from infra.nag import acknowledge
 from infra.packaging import lambda_code
 from infra.permissions import Arns
@@ -93,6 +94,10 @@ class CanaryStack(cdk.Stack):
 
         self.alarms = CanaryAlarms(self, "Alarms", cfg=cfg, functions=self.functions,
                                    schedule_dlq=self.schedule_dlq, topic=self.topic)
+        # Quiet first deploy: each function runs once before its alarms exist, so the heartbeat and the
+        # not-invoked alarms (missing data breaches) start with a datapoint instead of paging until the first
+        # scheduled run.
+        self.first_runs = FirstRuns(self, "FirstRuns", functions=self.functions, before=[self.alarms])
         self.dashboard = CanaryDashboard(self, "Dashboard", cfg=cfg, functions=self.functions, alarms=self.alarms,
                                          schedule_dlq=self.schedule_dlq)
 

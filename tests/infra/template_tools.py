@@ -29,8 +29,10 @@ def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[st
 
 
 def by_property(template: dict[str, Any], resource_type: str, prop: str) -> dict[str, dict[str, Any]]:
-    """Resources of a type keyed by one of their (string) properties, e.g. alarms by AlarmName."""
-    return {v["Properties"][prop]: v["Properties"] for v in resources(template, resource_type).values()}
+    """Resources of a type keyed by one of their (string) properties, e.g. alarms by AlarmName (resources without
+    it, such as CDK's own custom-resource provider functions, are left out)."""
+    return {v["Properties"][prop]: v["Properties"] for v in resources(template, resource_type).values()
+            if prop in v.get("Properties", {})}
 
 
 def logical_id(template: dict[str, Any], resource_type: str, prop: str, value: str) -> str:

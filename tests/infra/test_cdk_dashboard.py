@@ -46,7 +46,7 @@ def test_per_check_table_reads_the_structured_log_lines_not_a_metric(synthesized
     for kind in ("probe", "journey"):
         assert f"SOURCE '/aws/lambda/{P}-{kind}'" in query
     assert "/aws/lambda/webordinary-canary-production-sweeper" not in query  # the sweeper runs no check
-    assert "filter ispresent(check) and ispresent(outcome)" in query
+    assert 'filter kind = "check_result"' in query
     assert "latest(outcome) as last_outcome, latest(reason) as last_reason" in query
     assert 'avg(passed) as pass_rate' in query and 'strcontains(outcome, "PASSED") as passed' in query
     assert "count(*) as runs by check" in query and "sort check asc" in query
@@ -97,7 +97,7 @@ def test_cost_per_day_and_hygiene(synthesized: Synthesized) -> None:
 def test_lambda_health_covers_every_function(synthesized: Synthesized) -> None:
     template = synthesized.json(PRODUCTION)
     name_of = {"${Ref:" + k + "}": v["Properties"]["FunctionName"]
-               for k, v in resources(template, "AWS::Lambda::Function").items()}
+               for k, v in resources(template, "AWS::Lambda::Function").items() if "FunctionName" in v["Properties"]}
     named = widgets(synthesized, PRODUCTION)
     counts = series(named["Lambda invocations, errors, throttles"])
     assert {(m[1], name_of[m[3]]) for m in counts} == {

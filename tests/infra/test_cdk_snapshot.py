@@ -20,11 +20,14 @@ from tests.infra.conftest import PRODUCTION, QUEUE, STAGING, Synthesized
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 # The asset hash is a sha256 of the harness/handlers sources: it changes with every code change, by design.
 ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+# A function version's logical id ends in a hash of the function's configuration, code asset included.
+VERSION_HASH = re.compile(r"(CurrentVersion[0-9A-F]{8})[0-9a-f]{32}\b")
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 
 
 def masked(template: dict[str, Any]) -> str:
-    return ASSET_HASH.sub("<asset-hash>", json.dumps(template, indent=1, sort_keys=True)) + "\n"
+    text = ASSET_HASH.sub("<asset-hash>", json.dumps(template, indent=1, sort_keys=True))
+    return VERSION_HASH.sub(r"\1<version-hash>", text) + "\n"
 
 
 @pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
