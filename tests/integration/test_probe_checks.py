@@ -46,6 +46,9 @@ CASCADES: dict[str, dict[str, tuple[str, str]]] = {
                          "http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
                          "latency.baseline": ("FAILED", "http_5xx")},
     "route_missing": {"http.routing": ("FAILED", "route_default")},
+    # broken TLS on the ALB's HTTPS listener: every HTTP check of that host fails the same way
+    **{fault: {"http.routing": ("FAILED", "tls_error"), "latency.baseline": ("FAILED", "tls_error")}
+       for fault in ("tls_wrong_host", "tls_expired", "tls_unknown_ca", "tls_handshake_stall")},
     # /hermes/* now reaches the idle Astro target group: the ALB answers 503 where Hermes should answer
     "route_shadowed": {"http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
                        "latency.baseline": ("FAILED", "http_5xx")},
@@ -53,10 +56,15 @@ CASCADES: dict[str, dict[str, tuple[str, str]]] = {
     # a young Hermes rollout: every Hermes-facing failure is shown as deploying, none pages
     "deploying": {"alb.targets": ("DEGRADED", "deploying"), "http.hermes_health": ("DEGRADED", "deploying"),
                   "http.routing": ("DEGRADED", "deploying"), "latency.baseline": ("DEGRADED", "deploying")},
+    # broken TLS on the ALB's HTTPS listener: every check speaking to it fails the same way
+    **{tls: {"http.routing": ("FAILED", "tls_error"), "latency.baseline": ("FAILED", "tls_error")}
+       for tls in ("tls_wrong_host", "tls_expired", "tls_unknown_ca", "tls_handshake_stall")},
 }
 STUCK_HERMES = {"ecs.services": ("FAILED", "deployment_failed"), "alb.targets": ("FAILED", "unhealthy_targets"),
                 "http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
                 "latency.baseline": ("FAILED", "http_5xx")}
+# A stalled TLS handshake costs every HTTP step its whole connect timeout (twice, with the re-probe): keep it short.
+FAULT_OVERRIDES: dict[str, dict[str, Any]] = {"tls_handshake_stall": {"http_timeout_s": 2}}
 OUR_FAULTS = sorted(name for name, fault in FAULT_CLASSES.items() if fault.expected_check in PROBE_CHECKS)
 
 
@@ -130,7 +138,7 @@ def test_fault_fails_its_check_and_leaves_unrelated_checks_passing(fault: str, s
     # GIVEN the sandbox with one fault class switched on
     sandbox.faults.enable(fault)
     # WHEN the probe tier runs
-    report = run_probes(sandbox, monkeypatch)
+    report = run_probes(sandbox, monkeypatch, **FAULT_OVERRIDES.get(fault, {}))
     # THEN its check ends as FAULT_CLASSES says, the checks it cascades into as listed, and the rest PASSED
     expected = {spec.expected_check: (spec.expected_outcome, spec.expected_reason), **CASCADES.get(fault, {})}
     assert_verdicts(report, expected)
