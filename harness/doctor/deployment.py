@@ -357,8 +357,9 @@ def check_concurrency(out: Collector, client: ClientFor, cfg: CanaryConfig, depl
                          functions=missing)
                 return
             held = sum(v for v in reserved.values() if v)
-            out.ok("lambda.concurrency", f"the functions reserve {held}; {unreserved} of {total} concurrent "
-                                         "executions stay unreserved", unreserved=unreserved, limit=total)
+            what = f"the functions reserve {held}" if held else "no function reserves concurrency"
+            out.ok("lambda.concurrency", f"{what}; {unreserved} of {total} concurrent executions stay unreserved",
+                   unreserved=unreserved, limit=total)
             return
         if reserved_per_function is None:
             out.ok("lambda.concurrency", f"no reserved concurrency configured; {unreserved} of {total} concurrent "
