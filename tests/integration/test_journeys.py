@@ -233,8 +233,8 @@ class Tripwire:
 
 
 class TripHttp(HttpClient):
-    def __init__(self, tripwire: Tripwire) -> None:
-        super().__init__()
+    def __init__(self, tripwire: Tripwire, ca_bundle: str | None) -> None:
+        super().__init__(ca_bundle=ca_bundle)
         self.tripwire = tripwire
 
     def request(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
@@ -281,7 +281,8 @@ def test_a_deadline_at_each_step_ends_incomplete_and_cleanup_leaves_nothing(
     session = boto3.Session()
     aws = AwsClients(factory=lambda service: TripClient(session.client(service), service,  # type: ignore[call-overload]
                                                         tripwire))
-    report = run(config, check_ids=["session.lifecycle"], deadline=deadline, aws=aws, http=TripHttp(tripwire))
+    http = TripHttp(tripwire, config.ca_bundle)
+    report = run(config, check_ids=["session.lifecycle"], deadline=deadline, aws=aws, http=http)
     lifecycle = result(report, "session.lifecycle")
     assert tripwire.fired
     assert (lifecycle.outcome, lifecycle.reason.value if lifecycle.reason else None) == (Outcome.INCOMPLETE,
