@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,12 +196,32 @@ def find_leftovers(store: SyntheticStore, *, older_than_s: float,
     return len(items), picked
 
 
+SWEEP_WORKERS = 16  # concurrent Hermes deactivations / DynamoDB deletes (a bounded pool)
+SWEEP_BATCH = 200  # sessions per batch: one shared drain wait each; the deadline is checked between batches
+
+
+@dataclass
+class _Retiring:
+    """One leftover session on its way out of a batch (what phase 1 learnt, what phase 3 deletes)."""
+
+    session_id: str
+    user_id: str | None
+    item: dict[str, Any]
+    result: RetireResult
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
 def sweep(config: CanaryConfig, aws: AwsClients, http: HttpClient, deadline: Deadline, *, dry_run: bool,
           older_than_s: float, drain_wait_s: float = DEFAULT_DRAIN_WAIT_S,
-          clock: Callable[[], float] = time.time) -> SweepReport:
-    """Retire synthetic sessions older than ``older_than_s`` (and stale run locks); ``dry_run`` writes nothing.
+          clock: Callable[[], float] = time.time, workers: int = SWEEP_WORKERS,
+          batch_size: int = SWEEP_BATCH) -> SweepReport:
+    """Retire leftover synthetic sessions (and stale run locks); ``dry_run`` writes nothing.
 
-    Raises a verdict only when the table cannot be read at all (credentials, access, missing table).
+    Sessions are retired in batches over a bounded pool: deactivations in parallel, one shared drain wait per
+    batch, then conditional deletes in parallel (each still guarded by the test prefix, here and on the server).
+    A batch starts only if the deadline leaves room for it; what is left is reported as ``remaining`` and the
+    next sweep resumes it — no session is left half-retired by the deadline. Raises a verdict only when the
+    table cannot be read at all (credentials, access, missing table).
     """
     table = config.sessions_table
     if not table:
@@ -208,41 +229,110 @@ def sweep(config: CanaryConfig, aws: AwsClients, http: HttpClient, deadline: Dea
     store = SyntheticStore.discover(aws.bound(deadline).dynamodb, table, config.test_prefix)
     report = SweepReport(table=table, dry_run=dry_run, older_than_s=older_than_s)
     report.synthetic_seen, picked = find_leftovers(store, older_than_s=older_than_s, now_epoch=clock())
-    sessions = [(item, age) for item, age in picked if not is_lock(item)]
+    sessions = [item for item, _age in picked if not is_lock(item)]
     locks = [item for item, _age in picked if is_lock(item)]
     report.leaked, report.stale_locks = len(sessions), len(locks)
     report.found = [summarise_item(item, config.test_prefix, age) for item, age in picked]
     if dry_run:
         return report
-    for item, _age in sessions:
+    retiring: list[_Retiring] = []
+    for item in sessions:
         session_id = attribute_text(item.get(SESSION_ATTRIBUTE))
-        user_id = attribute_text(item.get(USER_ATTRIBUTE))
         if session_id is None:  # a synthetic item that is not a session: delete it as it is
             _delete_one(store, item, report, label=str(plain(store.schema.key_of(item))))
             continue
-        try:
-            result = retire_session(store, http, config.hermes_base, session_id, user_id, deadline,
-                                    timeout_s=config.http_timeout_s, drain_wait_s=drain_wait_s)
-        except Verdict as exc:
-            report.errors.append(f"{session_id}: {exc.message}")
-            report.remaining.append(session_id)
-            continue
-        if result.implausible:
-            report.implausible.append(session_id[:40].encode("unicode_escape").decode("ascii"))
-        if result.deactivated:
-            report.deactivated.append(session_id)
-        if result.deleted or (result.remaining == 0 and not result.refused):
-            report.deleted.append(session_id)
-        if result.refused:
-            report.refused.append(session_id)
-        if result.remaining:
-            report.remaining.append(session_id)
-        report.errors.extend(result.errors)
+        retiring.append(_Retiring(session_id, attribute_text(item.get(USER_ATTRIBUTE)), item,
+                                  RetireResult(session_id)))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sweep") as pool:
+        batch_s = 0.0  # how long the last batch took: the next one needs at least as long
+        for start in range(0, len(retiring), batch_size):
+            batch = retiring[start:start + batch_size]
+            needed = max(batch_s, drain_wait_s + 2 * config.http_timeout_s)
+            if deadline.remaining() < needed:
+                report.remaining.extend(r.session_id for r in retiring[start:])
+                report.errors.append(f"deadline: {len(retiring) - start} session(s) left for the next sweep")
+                break
+            began = time.monotonic()
+            _retire_batch(store, http, config.hermes_base, batch, deadline, pool, timeout_s=config.http_timeout_s,
+                          drain_wait_s=drain_wait_s)
+            batch_s = time.monotonic() - began
+            for retired in batch:
+                _book(report, retired)
     for item in locks:
         run = attribute_text(item.get(RUN_ID_ATTRIBUTE)) or ""
         _delete_one(store, item, report, label=f"lock:{run}", extra_condition="#run = :run",
                     extra_names={"#run": RUN_ID_ATTRIBUTE}, extra_values={":run": {"S": run}})
     return report
+
+
+def _retire_batch(store: SyntheticStore, http: HttpClient, hermes_base: str | None, batch: list[_Retiring],
+                  deadline: Deadline, pool: ThreadPoolExecutor, *, timeout_s: float, drain_wait_s: float) -> None:
+    """Phase 1 guard + deactivate (parallel), phase 2 one shared drain wait, phase 3 guarded deletes (parallel)."""
+
+    def deactivate(retiring: _Retiring) -> None:
+        result, session_id = retiring.result, retiring.session_id
+        if not plausible_session_id(session_id):
+            result.implausible = True
+            result.errors.append(str(ImplausibleSessionId(session_id)))
+            retiring.records = [retiring.item]
+            return
+        # Only the scanned item is ours to delete; the Query only asks whether a platform record shares its id.
+        records = store.records_for_session(session_id) if store.schema.sort else [retiring.item]
+        foreign = [r for r in records if not store.is_synthetic(r)]
+        retiring.records = [retiring.item]
+        if foreign:  # Hermes finds sessions by id alone: a deactivate could land on the platform's record
+            result.refused += len(foreign)
+            result.errors.append(f"refused: a non-synthetic record shares session id {session_id}")
+            return
+        if hermes_base and retiring.records:
+            ok, gone, error = deactivate_via_hermes(http, hermes_base, session_id, deadline, timeout_s)
+            result.deactivated, result.already_gone = ok, gone
+            if error:
+                result.errors.append(error)
+
+    def delete(retiring: _Retiring) -> None:
+        for record in retiring.records:
+            outcome = store.delete(record)
+            if outcome is WriteOutcome.DONE:
+                retiring.result.deleted += 1
+            elif outcome is WriteOutcome.REFUSED:
+                retiring.result.refused += 1
+
+    def guarded(work: Callable[[_Retiring], None]) -> Callable[[_Retiring], None]:
+        def run(retiring: _Retiring) -> None:
+            try:
+                work(retiring)
+            except Verdict as exc:
+                retiring.result.errors.append(f"{retiring.session_id}: {exc.message}")
+                retiring.result.remaining = max(1, retiring.result.remaining)
+        return run
+
+    list(pool.map(guarded(deactivate), batch))
+    drained = [r for r in batch if r.result.deactivated]
+    if drained and drain_wait_s > 0 and not deadline.expired:
+        # One wait for the whole batch: the platform drains in the order it was asked; the last few tell.
+        watch = drained[-4:]
+        with contextlib.suppress(Verdict):  # not drained in time: the leftovers are deleted below
+            poll_until(lambda: [r for r in watch if _leftovers(store, r.session_id, r.user_id)],
+                       until=lambda left: not left, deadline=deadline,
+                       timeout_s=min(drain_wait_s, deadline.remaining()), what="platform to drain the batch",
+                       interval_s=0.2, max_interval_s=1.0)
+    list(pool.map(guarded(delete), [r for r in batch if not r.result.remaining]))
+
+
+def _book(report: SweepReport, retiring: _Retiring) -> None:
+    result, session_id = retiring.result, retiring.session_id
+    if result.implausible:
+        report.implausible.append(session_id[:40].encode("unicode_escape").decode("ascii"))
+    if result.deactivated:
+        report.deactivated.append(session_id)
+    if result.remaining:
+        report.remaining.append(session_id)
+    elif result.deleted or not result.refused:
+        report.deleted.append(session_id)
+    if result.refused:
+        report.refused.append(session_id)
+    report.errors.extend(result.errors)
 
 
 def _delete_one(store: SyntheticStore, item: Mapping[str, Any], report: SweepReport, *, label: str,

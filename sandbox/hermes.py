@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SESSION_TTL_S = 1800  # ttl = now + 30 min, extended by keepalive
 LIVE_STATUSES = ("initializing", "active")
 MAX_FAULT_DELAY_MS = 120_000  # hermes_slow is bounded whatever the parameter says
+RECONCILE_DELAY_S = 0.05  # live-count publication and idle scale-in are coalesced over this window
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -162,6 +163,7 @@ class HermesSimulator:
         self._lock = threading.RLock()  # serialises scaling decisions
         self._timers: set[threading.Timer] = set()
         self._generation = 0  # timers from before a reset do nothing
+        self._reconcile_pending = False
         self._starting = False  # an edit task is PENDING
         self._closed = threading.Event()
 
@@ -340,6 +342,23 @@ class HermesSimulator:
         """The platform removes a drained session; with none live left, the edit service scales in to 0."""
         with self._lock:
             self.sessions.delete(session_id, user_id)
+        self._reconcile_soon()
+
+    def _publish_live_count(self) -> None:
+        self._reconcile_soon()
+
+    def _reconcile_soon(self) -> None:
+        """Publish the live count and scale in when idle, coalesced: like the real Hermes, which publishes on a
+        timer, a burst of deactivations costs one table read, not one per session (a sweep of thousands)."""
+        with self._lock:
+            if self._reconcile_pending:
+                return
+            self._reconcile_pending = True
+        self._schedule(RECONCILE_DELAY_S, self._reconcile)
+
+    def _reconcile(self) -> None:
+        with self._lock:
+            self._reconcile_pending = False
             live = [r for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES]
             self._publish(len(live))
             if self._starting:
@@ -348,10 +367,6 @@ class HermesSimulator:
             desired, running = self._control.service_counts(edit)
             if not live and (desired or running):
                 self._control.set_service_counts(edit, desired=0, running=0, pending=0)
-
-    def _publish_live_count(self) -> None:
-        if self._publish_active_sessions is not None:
-            self._publish(sum(1 for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES))
 
     def _publish(self, count: int) -> None:
         """Hermes publishes ActiveSessionCount (Environment=production); the AWS side stores it in moto."""
@@ -384,6 +399,7 @@ class HermesSimulator:
         with self._lock:
             self._generation += 1
             self._starting = False
+            self._reconcile_pending = False
             for timer in self._timers:
                 timer.cancel()
             self._timers.clear()
