@@ -37,7 +37,7 @@ from harness.contract import (
     selftest_alarm_name,
 )
 from infra.canary_function import CanaryFunction
-from infra.catalogue import CHECK_HINTS, is_critical, tier_of
+from infra.catalogue import CHECK_HINTS, ERROR_ONLY_CHECKS, is_critical, tier_of
 from infra.config import EnvironmentConfig
 
 # Nothing emits this metric: the self-test alarm moves only by SetAlarmState (alert-path test, issue 7).
@@ -92,6 +92,8 @@ class CanaryAlarms(Construct):
         log_groups = ", ".join(f.log_group_name for f in canary_fns)
 
         for check_id in cfg.alarmed_checks:
+            if check_id in ERROR_ONLY_CHECKS:
+                continue  # never FAILED: its ERROR reaches canary-errors through CanaryErrors
             every = functions[tier_of(check_id)].every_minutes
             self.check_alarms[check_id] = self._check_alarm(check_id, every, notify=not is_critical(check_id))
 

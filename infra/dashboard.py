@@ -24,6 +24,11 @@ from harness.contract import (
     ESTIMATED_RUN_COST,
     LATENCY_SLI_CHECKS,
     LEAKED_SESSIONS,
+    LOG_FIELD_CHECK,
+    LOG_FIELD_KIND,
+    LOG_FIELD_OUTCOME,
+    LOG_FIELD_REASON,
+    LOG_KIND_CHECK_RESULT,
     NAMESPACE,
     PREVIEW_LATENCY,
     RUN_PASSED,
@@ -43,18 +48,19 @@ from infra.config import EnvironmentConfig
 PERCENTILES = ("p50", "p90", "p99")
 LIFECYCLE = "session.lifecycle"
 
+# The handler's one log line per check carries the contract's fields (contract.LOG_FIELDS, written by
+# handlers.composition.observe_result); ``kind`` marks it, and ``reason`` is never absent, so latest() does not
+# skip a pass. A test runs the handler and checks that its lines carry every field these queries read.
+PER_CHECK_QUERY = (
+    f"fields {LOG_FIELD_CHECK}, {LOG_FIELD_OUTCOME}, {LOG_FIELD_REASON}, "
+    f'strcontains({LOG_FIELD_OUTCOME}, "PASSED") as passed',
+    f'filter {LOG_FIELD_KIND} = "{LOG_KIND_CHECK_RESULT}"',
+    f"stats latest({LOG_FIELD_OUTCOME}) as last_outcome, latest({LOG_FIELD_REASON}) as last_reason, "
+    f"avg(passed) as pass_rate, count(*) as runs by {LOG_FIELD_CHECK}",
+    f"sort {LOG_FIELD_CHECK} asc",
+)
 # Logs Insights over every function's log group: the handler logs one JSON line per check (check, outcome, reason,
 # detail) with Powertools' level; correlation_id is the run id. ERROR-level lines catch the sweeper and crashes.
-# The handler's per-check log line (handlers.composition.observe_result) names these fields; a test runs the handler
-# and checks that its lines carry them, so the table cannot silently read fields nobody writes.
-CHECK_FIELD, OUTCOME_FIELD, REASON_FIELD = "check", "outcome", "reason"
-PER_CHECK_QUERY = (
-    f'fields {CHECK_FIELD}, {OUTCOME_FIELD}, {REASON_FIELD}, strcontains({OUTCOME_FIELD}, "PASSED") as passed',
-    f"filter ispresent({CHECK_FIELD}) and ispresent({OUTCOME_FIELD})",
-    f"stats latest({OUTCOME_FIELD}) as last_outcome, latest({REASON_FIELD}) as last_reason, "
-    f"avg(passed) as pass_rate, count(*) as runs by {CHECK_FIELD}",
-    f"sort {CHECK_FIELD} asc",
-)
 LATEST_FAILURES_QUERY = (
     "fields @timestamp, check, outcome, reason, detail, correlation_id, @logStream",
     'filter outcome in ["FAILED", "ERROR", "INCOMPLETE"] or level = "ERROR"',

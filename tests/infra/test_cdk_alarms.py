@@ -19,12 +19,15 @@ from harness.contract import (
     container_ready_dimensions,
     run_dimensions,
 )
+from infra.catalogue import ERROR_ONLY_CHECKS
 from tests.infra.conftest import PRODUCTION, QUEUE, STAGING, Synthesized
 from tests.infra.template_tools import by_property, dimensions, logical_id, render, resources
 
 P = "webordinary-canary-production"
+# aws.credentials and config.valid only ever end ERROR (never FAILED): CanaryErrors covers them, no per-check alarm.
 PRODUCTION_CHECKS = [c for c in CHECK_IDS_BY_PROFILE["session-platform"]
-                     if c not in ("session.persistence", "session.concurrency", "session.auto_shutdown")]
+                     if c not in ("session.persistence", "session.concurrency", "session.auto_shutdown")
+                     and c not in ERROR_ONLY_CHECKS]
 
 
 def alarms(synthesized: Synthesized, stack: str) -> dict[str, dict[str, Any]]:
@@ -196,8 +199,20 @@ def test_queue_profile_alarms_cover_its_checks_only(synthesized: Synthesized) ->
     prefix = "webordinary-canary-queue"
     named = alarms(synthesized, QUEUE)
     checks = {n.removeprefix(f"{prefix}-check-") for n in named if n.startswith(f"{prefix}-check-")}
-    assert checks == set(CHECK_IDS_BY_PROFILE["queue-platform"])
+    assert checks == set(CHECK_IDS_BY_PROFILE["queue-platform"]) - ERROR_ONLY_CHECKS
     assert f"{prefix}-leaked-sessions" not in named  # no journeys, no sweeper
     platform = composites(synthesized, QUEUE)[f"{prefix}-platform-unhealthy"]
     assert render(platform["AlarmRule"]).count("ALARM(") == len(
         CRITICAL_CHECKS & set(CHECK_IDS_BY_PROFILE["queue-platform"]))
+
+
+def test_checks_that_only_end_error_get_no_per_check_alarm_and_disabled_checks_none_at_all(
+        synthesized: Synthesized) -> None:
+    for stack, prefix in ((PRODUCTION, P), (QUEUE, "webordinary-canary-queue")):
+        named = alarms(synthesized, stack)
+        assert not [c for c in ERROR_ONLY_CHECKS if f"{prefix}-check-{c}" in named]
+        assert f"{prefix}-canary-errors" in named  # where their ERROR is counted
+    staging = alarms(synthesized, STAGING)  # conftest: staging disables alb.targets and alb.rules
+    assert "webordinary-canary-staging-check-alb.targets" not in staging
+    assert "webordinary-canary-staging-check-alb.rules" not in staging
+    assert "webordinary-canary-staging-check-http.routing" in staging
