@@ -46,9 +46,6 @@ CASCADES: dict[str, dict[str, tuple[str, str]]] = {
                          "http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
                          "latency.baseline": ("FAILED", "http_5xx")},
     "route_missing": {"http.routing": ("FAILED", "route_default")},
-    # broken TLS on the ALB's HTTPS listener: every HTTP check of that host fails the same way
-    **{fault: {"http.routing": ("FAILED", "tls_error"), "latency.baseline": ("FAILED", "tls_error")}
-       for fault in ("tls_wrong_host", "tls_expired", "tls_unknown_ca", "tls_handshake_stall")},
     # /hermes/* now reaches the idle Astro target group: the ALB answers 503 where Hermes should answer
     "route_shadowed": {"http.hermes_health": ("FAILED", "http_5xx"), "http.routing": ("FAILED", "http_5xx"),
                        "latency.baseline": ("FAILED", "http_5xx")},
