@@ -1,7 +1,9 @@
-"""Cold start: importing the Lambda handler module in a fresh interpreter, against ``import boto3`` alone.
+"""Cold start: importing the Lambda handler module in a fresh interpreter, against ``import boto3`` and the floor.
 
-Target: the handler's import costs at most 1.3x ``import boto3`` (which every Python Lambda that calls AWS pays).
-Both are imported in fresh interpreters, interleaved, N times; the figure is the ratio of the medians.
+Target (issue 13): the handler's import, as bundled, costs at most 1.25x the *floor* -- boto3 + requests + Powertools
+Logger/Metrics/Tracer built at import, what any such handler pays -- measured in the same run. (The earlier target,
+1.3x ``import boto3``, is below the floor itself; those ratios are still printed, for information.) All are
+imported in fresh interpreters, interleaved, N times; the figures are ratios of the medians.
 
 The child processes look like a Lambda container as far as import-time behaviour goes: ``LAMBDA_TASK_ROOT`` and
 ``AWS_LAMBDA_FUNCTION_NAME`` are set (outside Lambda the X-Ray SDK builds a centralized sampler with two botocore
@@ -52,7 +54,8 @@ BASELINE_IMPORT = "boto3"
 FLOOR_IMPORT = ("boto3, requests\n"
                 "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
                 "Logger(service='floor'); Metrics(namespace='floor'); Tracer(service='floor')")
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.3  # issue 8, vs import boto3: informational now (the floor alone is above it)
+TARGET_FLOOR_RATIO = 1.25  # issue 13: handler as bundled / floor
 DEFAULT_REPETITIONS = 7
 CHILD_TIMEOUT_S = 60.0
 REQUIREMENTS = PROJECT_ROOT / "infra" / "lambda-requirements.txt"
@@ -264,7 +267,6 @@ def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[
     cpu = {name: median(t.cpu_s for t in values) for name, values in timings.items()}
     figures = [
         Figure(f"cold start: {label} / boto3 (source only)", ratio(median(samples["bundled"]), boto3_s), "x",
-               None if shipped_precompiled else TARGET_RATIO,
                raw=f"median {median(samples['bundled']) * 1000:.0f} vs {boto3_s * 1000:.0f} ms; handler "
                    f"{format_samples(samples['bundled'])}, boto3 {format_samples(samples['boto3'])}",
                note=f"compiled at cold start: {', '.join(dropped)}"),
@@ -272,7 +274,6 @@ def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[
                raw=f"CPU medians {cpu['bundled'] * 1000:.0f} vs {cpu['boto3'] * 1000:.0f} ms",
                note="steadier than wall time when the cores are contended"),
         Figure(f"cold start: {label} / boto3 (precompiled)", ratio(median(samples["precompiled"]), boto3_s), "x",
-               TARGET_RATIO if shipped_precompiled else None,
                raw=f"median {median(samples['precompiled']) * 1000:.0f} ms "
                    f"{format_samples(samples['precompiled'])}; CPU "
                    f"{ratio(cpu['precompiled'], cpu['boto3']):.2f}x",
@@ -283,6 +284,12 @@ def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[
                         f"{ratio(cpu['floor'], cpu['boto3']):.2f}x",
                note="Logger, Metrics, Tracer built at import, precompiled: no handler gets below this"),
     ]
+    shipped = "precompiled" if shipped_precompiled else "bundled"
+    figures.append(Figure(
+        f"cold start: {label} / floor (as bundled)", ratio(median(samples[shipped]), median(samples["floor"])), "x",
+        TARGET_FLOOR_RATIO, raw=f"median {median(samples[shipped]) * 1000:.0f} vs {median(samples['floor']) * 1000:.0f}"
+                                f" ms; CPU {ratio(cpu[shipped], cpu['floor']):.2f}x",
+        note=f"{shipped}; measured in this run"))
     if extras:
         total = sum(us for _pkg, us, _by in extras)
         top = ", ".join(f"{pkg} {us / 1000:.0f}" + (f" <- {by}" if by else "") for pkg, us, by in extras[:10])

@@ -19,30 +19,38 @@ Responses:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers import metrics
 from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, ObservedHandler, logger, tracer
-from handlers.events import CanaryRequest, EventInvalid, is_scheduled_envelope, parse_canary_event
+from handlers.scheduled import RunRequest, is_scheduled_envelope, scheduled_request
 from harness import contract
-from harness.checks import CATALOGUE
 from harness.deadline import Deadline
 from harness.errors import ConfigError
 from harness.model import Profile
-from harness.runner import new_run_id
+
+if TYPE_CHECKING:
+    from handlers.events import EventInvalid
 
 SELFTEST_ALARM_ENV = "CANARY_SELFTEST_ALARM"  # set by the CDK stack on the probe function
 SELFTEST_TIMEOUT_S = 60.0
+# Event validation reads the ids from the contract: the check modules load only when a run selects them.
+KNOWN_CHECKS = contract.all_check_ids()
 
 
 class CanaryHandler(ObservedHandler):
     """The canary handler (scheduled and console runs)."""
 
     def _handle(self, event: Any, context: Any) -> dict[str, Any]:
-        try:
-            request = parse_canary_event(event, known_checks=[c.id for c in CATALOGUE])
-        except EventInvalid as exc:
-            return _validation_error(exc)
+        # The schedule's own constant inputs are read without pydantic; anything else gets the full model.
+        request: RunRequest | None = scheduled_request(event, KNOWN_CHECKS)
+        if request is None:
+            from handlers.events import EventInvalid, parse_canary_event
+
+            try:
+                request = parse_canary_event(event, known_checks=KNOWN_CHECKS)
+            except EventInvalid as exc:
+                return _validation_error(exc)
         # Logged once validated: only known keys with typed values remain (the raw event is never logged).
         logger.info("canary invoked", extra={"request": request.model_dump(exclude_defaults=True),
                                              "scheduled": is_scheduled_envelope(event)})
@@ -55,7 +63,7 @@ class CanaryHandler(ObservedHandler):
             metrics.emit(metrics.canary_error_blobs(app.environment, what="exception"))
             raise
 
-    def _run(self, app: LambdaApp, request: CanaryRequest, context: Any) -> dict[str, Any]:
+    def _run(self, app: LambdaApp, request: RunRequest, context: Any) -> dict[str, Any]:
         try:
             config = app.config
             if request.selftest:
@@ -71,6 +79,8 @@ class CanaryHandler(ObservedHandler):
         deadline = Deadline.from_lambda_context(context, reserve_s=FLUSH_RESERVE_S)
         if config.run_timeout_s < deadline.remaining():
             deadline = deadline.child(config.run_timeout_s)
+        from harness.runner import new_run_id
+
         run_id = new_run_id()
         logger.set_correlation_id(run_id)
         # On every line of this invoke, the per-check lines included (contract.LOG_FIELDS; cleared per invoke).
@@ -105,15 +115,16 @@ def _selftest(app: LambdaApp, context: Any) -> dict[str, Any]:
     return response
 
 
-def _profile_problem(request: CanaryRequest, configured: str) -> EventInvalid | None:
+def _profile_problem(request: RunRequest, configured: str) -> EventInvalid | None:
     """Named checks must exist in the profile the run uses (the runner would otherwise drop them silently)."""
     if not request.checks:
         return None
     profile = Profile(request.profile or configured)
-    by_id = {c.id: c for c in CATALOGUE}
-    outside = [i for i in request.checks if profile not in by_id[i].profiles]
+    outside = [i for i in request.checks if i not in contract.CHECK_IDS_BY_PROFILE[profile.value]]
     if not outside:
         return None
+    from handlers.events import EventInvalid
+
     field = "checks" if request.profile is None else "profile"
     return EventInvalid([{"field": field, "message": f"check(s) {', '.join(map(repr, outside))} are not in "
                           f"profile {profile.value!r}" + ("" if request.profile else " (CANARY_PROFILE)")}])
@@ -133,7 +144,7 @@ def _config_error(app: LambdaApp, exc: ConfigError) -> dict[str, Any]:
     return {"error": "config", "message": message, "env_var": exc.env_var}
 
 
-def _dry_run(app: LambdaApp, request: CanaryRequest) -> dict[str, Any]:
+def _dry_run(app: LambdaApp, request: RunRequest) -> dict[str, Any]:
     """The selection the run would make, with each refusal's reason; no call to AWS or the target."""
     harness_app = app.app(read_secrets=False)
     selection = harness_app.runner.select(tiers=request.tiers, check_ids=request.checks, profile=request.profile)

@@ -9,6 +9,8 @@ import sys
 from typing import Any, get_args
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handlers import metrics
 from handlers.composition import LOG_REDACTOR, LambdaApp, build_app, default_app, logger, observe_result
@@ -20,6 +22,7 @@ from handlers.events import (
     parse_canary_event,
     parse_sweep_event,
 )
+from handlers.scheduled import scheduled_request
 from harness import contract
 from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, Tier
 
@@ -217,6 +220,56 @@ def test_invalid_sweep_events(event: Any, field: str) -> None:
     with pytest.raises(EventInvalid) as caught:
         parse_sweep_event(event)
     assert [d["field"] for d in caught.value.details] == [field]
+
+
+# --- the schedule's fast path (no pydantic on the scheduled invoke) ------------------------------------------
+
+_FIELDS = ("tiers", "checks", "profile", "dry_run", "selftest")
+
+
+def _same_as_the_model(event: Any) -> None:
+    """Whenever the fast path answers, it answers exactly what the pydantic model would."""
+    fast = scheduled_request(event, contract.all_check_ids())
+    if fast is None:
+        return
+    model = parse_canary_event(event, known_checks=contract.all_check_ids())
+    assert {f: getattr(fast, f) for f in _FIELDS} == {f: getattr(model, f) for f in _FIELDS}, event
+    assert fast.model_dump(exclude_defaults=True) == model.model_dump(exclude_defaults=True)
+
+
+@pytest.mark.parametrize("event", [
+    {"tiers": ["probe"]}, {"tiers": ["journey"]}, {"tiers": ["destructive"]}, {"tiers": ["probe", "probe"]},
+    {"checks": ["http.hermes_health", "ecs.services"]}, {}, None, SCHEDULED,
+    {**SCHEDULED, "detail": {"tiers": ["journey"]}},
+])
+def test_the_schedules_own_events_take_the_fast_path_with_the_models_answer(event: Any) -> None:
+    assert scheduled_request(event, contract.all_check_ids()) is not None
+    _same_as_the_model(event)
+
+
+@pytest.mark.parametrize("event", [
+    {"tiers": "probe"}, {"tiers": []}, {"tiers": ["smoke"]}, {"checks": ["http.hermes_healht"]},
+    {"tiers": ["probe"], "dry_run": True}, {"selftest": True}, {"profile": "queue-platform"}, [], "probe",
+    {"tiers": [1]}, {**SCHEDULED, "detail-type": "Other"}, {**SCHEDULED, "detail": []}, {"tiers": ("probe",)},
+])
+def test_anything_else_goes_to_the_model(event: Any) -> None:
+    assert scheduled_request(event, contract.all_check_ids()) is None
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                  max_size=3), max_leaves=8)
+_NEAR = st.one_of(
+    st.dictionaries(st.sampled_from(["tiers", "checks", "profile", "dry_run"]),
+                    st.lists(st.sampled_from([*contract.TIERS, *contract.all_check_ids()[:4], "x"]), max_size=3)
+                    | _JSON, max_size=2),
+    _JSON)
+
+
+@given(_NEAR)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_path_never_disagrees_with_the_model(event: Any) -> None:
+    _same_as_the_model(event)
 
 
 # --- the EMF a report becomes ------------------------------------------------------------------------------
@@ -423,6 +476,15 @@ def test_an_invalid_config_names_the_variable_and_keeps_the_environment_dimensio
     with pytest.raises(ConfigError, match="CANARY_TIERS"):
         _ = app.config
     assert LambdaApp({}).environment == "production"
+
+
+def test_importing_the_canary_handler_loads_no_check_module_and_no_pydantic() -> None:
+    """Cold start (issue 13): the scheduled invoke's import path holds neither the catalogue nor the event model."""
+    code = ("import sys, handlers.canary; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or "
+            "m.startswith('harness.checks.') or m in ('handlers.events', 'harness.runner', 'harness.app')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
 
 
 def test_importing_the_handlers_leaves_the_rarely_needed_modules_unloaded() -> None:

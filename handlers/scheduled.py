@@ -1,0 +1,78 @@
+"""The schedule's own events, read without pydantic (cold start, issue 13).
+
+The CDK schedules send constant inputs: ``{"tiers": [<tier>]}``, or ``{"checks": [<ids>]}`` when some checks are
+disabled (``infra.config.EnvironmentConfig.scheduled_event``), and a raw EventBridge envelope carries ``{}`` as
+its ``detail``. Those few shapes are recognised here in plain Python and give the request ``handlers.events``
+would give; anything else (console events, mistakes, hostile input) returns ``None`` and goes to the pydantic
+model, which validates it and explains what is wrong. So the scheduled invoke never imports pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+from harness import contract
+
+_MAX_ITEMS = 1000  # as handlers.events.MAX_ITEMS: a longer list goes to the model, which refuses it
+
+
+class RunRequest(Protocol):
+    """What the canary handler reads from a request (``handlers.events.CanaryRequest`` or ``PlainRequest``)."""
+
+    @property
+    def tiers(self) -> Sequence[str] | None: ...
+    @property
+    def checks(self) -> Sequence[str] | None: ...
+    @property
+    def profile(self) -> str | None: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def selftest(self) -> bool: ...
+    def model_dump(self, *, exclude_defaults: bool = ...) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class PlainRequest:
+    """A request read by the fast path: the same fields and defaults as ``CanaryRequest``."""
+
+    tiers: list[str] | None = None
+    checks: list[str] | None = None
+    profile: str | None = None
+    dry_run: bool = False
+    selftest: bool = False
+
+    def model_dump(self, *, exclude_defaults: bool = False) -> dict[str, Any]:
+        """The fields as a dict (for the log line), like pydantic's ``model_dump``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not exclude_defaults or getattr(self, f.name) != f.default}
+
+
+def is_scheduled_envelope(event: Any) -> bool:
+    """An EventBridge scheduled-event envelope (its ``detail`` is the request)."""
+    return isinstance(event, Mapping) and ("detail-type" in event or event.get("source") == "aws.events")
+
+
+def scheduled_request(event: Any, known_checks: Collection[str]) -> PlainRequest | None:
+    """The request for one of the schedule's own shapes, or ``None`` when the event needs the full model."""
+    body = event
+    if is_scheduled_envelope(event):
+        detail = event.get("detail", {})
+        if event.get("source") != "aws.events" or event.get("detail-type") != "Scheduled Event" or (
+                type(detail) is not dict):
+            return None
+        body = detail
+    if body is None or (type(body) is dict and not body):
+        return PlainRequest()
+    if type(body) is not dict or len(body) != 1:
+        return None
+    ((key, value),) = body.items()
+    if type(value) is not list or not 0 < len(value) <= _MAX_ITEMS or any(type(v) is not str for v in value):
+        return None
+    if key == "tiers" and all(v in contract.TIERS for v in value):
+        return PlainRequest(tiers=list(dict.fromkeys(value)))
+    if key == "checks" and all(v in known_checks for v in value):
+        return PlainRequest(checks=list(dict.fromkeys(value)))
+    return None
