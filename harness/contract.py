@@ -157,6 +157,10 @@ CRITICAL_CHECKS = frozenset(
     }
 )
 
+# Checks that only ever end ERROR (the canary's own footing), never FAILED: they never emit CheckFailed, so they get
+# no per-check alarm (it could never fire); their ERROR counts in CanaryErrors (the canary-errors alarm).
+ERROR_ONLY_CHECKS = frozenset({"aws.credentials", "config.valid"})
+
 
 def all_check_ids() -> tuple[str, ...]:
     """Every check id across profiles, in catalogue order, without duplicates."""

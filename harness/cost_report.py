@@ -69,7 +69,8 @@ def default_deployment(config: CanaryConfig, *, probe_minutes: int = 15, journey
         schedules.append(Schedule("journeys", journey_minutes, 45.0, memory_mb, 1,
                                   synthetic_task_seconds=ready + 120.0))
         schedules.append(Schedule("sweeper", sweeper_minutes, 3.0, 256, 0))
-    per_check_alarms = sum(1 for i in ids if contract.NON_PROBE_TIERS.get(i, "probe") in ("probe", "journey"))
+    per_check_alarms = sum(1 for i in ids if contract.NON_PROBE_TIERS.get(i, "probe") in ("probe", "journey")
+                           and i not in contract.ERROR_ONLY_CHECKS)
     # As infra/alarms.py builds them: one per scheduled check, canary-errors, heartbeat, four per function
     # (errors, throttles, not-invoked, duration), leaked-sessions when a sweeper runs, schedule DLQ, self-test.
     sweeper = any(s.name == "sweeper" for s in schedules)

@@ -29,6 +29,7 @@ from constructs import Construct
 from harness.contract import (
     CANARY_ERRORS,
     CHECK_FAILED,
+    ERROR_ONLY_CHECKS,
     LEAKED_SESSIONS,
     NAMESPACE,
     RUN_PASSED,
@@ -37,7 +38,7 @@ from harness.contract import (
     selftest_alarm_name,
 )
 from infra.canary_function import CanaryFunction
-from infra.catalogue import CHECK_HINTS, ERROR_ONLY_CHECKS, is_critical, tier_of
+from infra.catalogue import CHECK_HINTS, is_critical, tier_of
 from infra.config import EnvironmentConfig
 
 # Nothing emits this metric: the self-test alarm moves only by SetAlarmState (alert-path test, issue 7).

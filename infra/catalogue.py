@@ -64,11 +64,6 @@ CHECK_HINTS: dict[str, str] = {
 }
 
 
-# Checks that can only end ERROR, never FAILED (the canary's own footing: credentials, configuration): they never
-# emit CheckFailed, so a per-check alarm on them could never fire. Their ERROR counts in CanaryErrors, which the
-# canary-errors alarm (inside canary-broken) watches. The metric-emission test proves every other alarm's metric.
-ERROR_ONLY_CHECKS = frozenset({"aws.credentials", "config.valid"})
-
 # Context keys a deployed stack must set for each check, or the check would SKIP not_configured (or quietly use a
 # seed-era default name) on every run while its alarm stays green. Each item is one requirement; a tuple means
 # "any one of these". A superset of the harness's ``requires=``: it adds what a check resolves inside itself

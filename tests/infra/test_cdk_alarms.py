@@ -10,6 +10,7 @@ from harness.contract import (
     CHECK_FAILED,
     CHECK_IDS_BY_PROFILE,
     CRITICAL_CHECKS,
+    ERROR_ONLY_CHECKS,
     KEY_LATENCY_METRICS,
     NAMESPACE,
     PER_CHECK_METRICS,
@@ -19,7 +20,6 @@ from harness.contract import (
     container_ready_dimensions,
     run_dimensions,
 )
-from infra.catalogue import ERROR_ONLY_CHECKS
 from tests.infra.conftest import PRODUCTION, QUEUE, STAGING, Synthesized
 from tests.infra.template_tools import by_property, dimensions, logical_id, render, resources
 

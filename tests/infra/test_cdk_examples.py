@@ -22,11 +22,11 @@ from harness.contract import (
     CHECK_FAILED,
     CHECK_IDS_BY_PROFILE,
     CRITICAL_CHECKS,
+    ERROR_ONLY_CHECKS,
     NAMESPACE,
     PROFILES,
     check_dimensions,
 )
-from infra.catalogue import ERROR_ONLY_CHECKS
 from infra.lambda_environment import refusal
 from tests.infra.alert_path import check_alert_path
 from tests.infra.example_values import TEST_VALUES, write_filled_example
