@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import (
     PROJECT_ROOT,
@@ -192,6 +194,55 @@ def time_import(modules: str, env: dict[str, str]) -> ImportTiming:
     return ImportTiming(float(wall), float(cpu))
 
 
+# A cold invocation end to end: import (init), then the scheduled probe event against the sandbox, then a warm one.
+_INVOKE = """\
+import json as _j, time as _t, uuid as _u
+_s = _t.perf_counter()
+import handlers.canary as _h
+_i = _t.perf_counter()
+class _Context:
+    function_name = "webordinary-canary-bench"; function_version = "$LATEST"; memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-west-2:123456789012:function:webordinary-canary-bench"
+    log_group_name = "/aws/lambda/bench"; log_stream_name = "bench"
+    def __init__(self): self.aws_request_id = str(_u.uuid4())
+    def get_remaining_time_in_millis(self): return 300_000
+_first = _h.lambda_handler({"tiers": ["probe"]}, _Context())
+_f = _t.perf_counter()
+_warm = _h.lambda_handler({"tiers": ["probe"]}, _Context())
+_w = _t.perf_counter()
+print("BENCH-RESULT " + _j.dumps({"init_s": _i - _s, "first_s": _f - _i, "warm_s": _w - _f,
+      "outcomes": [_first.get("outcome"), _warm.get("outcome")]}))
+"""
+
+
+def cold_invocation(env: dict[str, str]) -> dict[str, Any]:
+    """Init, first (cold) invoke and a warm invoke of the scheduled probe event, in one fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", _INVOKE], env=env, cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=CHILD_TIMEOUT_S * 3, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise BenchmarkUnavailable(f"cold invocation failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+    return result
+
+
+def end_to_end_figure(env: dict[str, str]) -> Figure:
+    """What a cold invocation costs against the sandbox: init (the import) plus the first probe run."""
+    from sandbox.runtime import Sandbox
+
+    sandbox = Sandbox()
+    sandbox.start()
+    try:
+        result = cold_invocation({**env, **sandbox.environment(), "CANARY_ENVIRONMENT": "bench"})
+    finally:
+        sandbox.stop()
+    total = result["init_s"] + result["first_s"]
+    return Figure("cold start: cold invocation end to end (sandbox)", total, "s",
+                  raw=f"init {result['init_s'] * 1000:.0f} ms + first probe run {result['first_s'] * 1000:.0f} ms; "
+                      f"a warm run {result['warm_s'] * 1000:.0f} ms; outcomes {'/'.join(map(str, result['outcomes']))}",
+                  note="scheduled probe event, precompiled, Lambda-like environment")
+
+
 def importtime_lines(modules: str, env: dict[str, str]) -> list[ImportLine]:
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {modules}"], env=env,
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
@@ -237,7 +288,7 @@ def prepare_prefixes(workdir: Path, handler_modules: str) -> tuple[Path, Path, l
     return full, bundled, dropped
 
 
-def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[Figure]:
+def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True, end_to_end_run: bool = True) -> list[Figure]:
     modules, label = handler_import()
     timings: dict[str, list[ImportTiming]] = {"boto3": [], "bundled": [], "precompiled": [], "floor": []}
 
@@ -260,6 +311,7 @@ def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[
         if breakdown:
             extras = extra_imports(importtime_lines(modules, env_bundled),
                                    importtime_lines(BASELINE_IMPORT, env_full))
+        end_to_end = end_to_end_figure(env_full) if end_to_end_run else None
     boto3_s = median(samples["boto3"])
     from infra.packaging import python312
 
@@ -295,6 +347,8 @@ def run(repetitions: int = DEFAULT_REPETITIONS, breakdown: bool = True) -> list[
         top = ", ".join(f"{pkg} {us / 1000:.0f}" + (f" <- {by}" if by else "") for pkg, us, by in extras[:10])
         figures.append(Figure("cold start: imports beyond boto3 (as bundled)", total / 1e6, "s",
                               raw=f"self ms by package: {top}"))
+    if end_to_end is not None:
+        figures.append(end_to_end)
     return figures
 
 
@@ -302,8 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--repetitions", type=int, default=DEFAULT_REPETITIONS)
     parser.add_argument("--no-breakdown", action="store_true", help="skip the -X importtime breakdown")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the cold invocation against the sandbox")
     args = parser.parse_args(argv)
-    print_figures(run(args.repetitions, breakdown=not args.no_breakdown))
+    print_figures(run(args.repetitions, breakdown=not args.no_breakdown, end_to_end_run=not args.no_end_to_end))
     return 0
 
 
