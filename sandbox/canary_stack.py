@@ -243,14 +243,16 @@ def undeployed(sandbox: Sandbox) -> CanaryStack:
     return stack
 
 
-def topic_policy(topic_arn: str, account_id: str, *, cloudwatch: bool = True) -> dict[str, Any]:
+def topic_policy(topic_arn: str, account_id: str, *, cloudwatch: bool = True,
+                 source_account: str | None = None) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [{
         "Sid": "AllowPublishThroughSSLOnly", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
     if cloudwatch:
         statements.append({"Sid": "AllowCloudWatchAlarms", "Effect": "Allow",
                            "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish",
-                           "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}})
+                           "Resource": topic_arn,
+                           "Condition": {"StringEquals": {"aws:SourceAccount": source_account or account_id}}})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -298,6 +300,14 @@ def _topic_policy_missing(stack: CanaryStack) -> None:
         AttributeValue=json.dumps(topic_policy(stack.topic_arn, account, cloudwatch=False)))
 
 
+def _topic_policy_other_account(stack: CanaryStack) -> None:
+    """CloudWatch may publish, but only for alarms of another account (a policy copied from elsewhere)."""
+    stack.sandbox.control.client("sns").set_topic_attributes(
+        TopicArn=stack.topic_arn, AttributeName="Policy",
+        AttributeValue=json.dumps(topic_policy(stack.topic_arn, stack.sandbox.resources.account_id,
+                                               source_account="210987654321")))
+
+
 def _subscription_pending(stack: CanaryStack) -> None:
     """moto confirms at once; AWS lists an unconfirmed e-mail subscription as 'PendingConfirmation'."""
     backend = stack.sandbox.control._backend("sns")  # moto cannot express this over its API
@@ -340,6 +350,7 @@ def _unmodelled_apis(stack: CanaryStack) -> None:
 
 SETUPS: dict[str, tuple[Callable[[CanaryStack], None], str]] = {
     "topic_policy_missing": (_topic_policy_missing, "alerts.topic_policy"),
+    "topic_policy_other_account": (_topic_policy_other_account, "alerts.topic_policy"),
     "subscription_pending": (_subscription_pending, "alerts.subscription"),
     "alarm_actions_disabled": (_alarm_actions_disabled, "alarms.actions"),
     "alarm_missing": (_alarm_missing, "alarms"),

@@ -11,7 +11,7 @@ Powertools layer version in the region, and unreserved concurrency for the funct
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from harness.config import CanaryConfig, config_to_dict
 from harness.contract import NAMESPACE, alarm_prefix
 from harness.doctor.findings import Collector
 from harness.iam_actions import ACTIONS, FUNCTION_KINDS, statements_for
+from harness.topic_policy import SERVICE_PRINCIPAL, publish_denial
 
 ClientFor = Callable[[str], Any]
 POWERTOOLS_ACCOUNT = "017000801446"
@@ -206,26 +207,8 @@ def check_iam(out: Collector, client: ClientFor, cfg: CanaryConfig, acct: Accoun
 
 # -- alert path ---------------------------------------------------------------------------------------------------
 
-def _allows_cloudwatch_publish(policy: Mapping[str, Any]) -> bool:
-    statements = policy.get("Statement", [])
-    for st in statements if isinstance(statements, list) else [statements]:
-        if st.get("Effect") != "Allow":
-            continue
-        actions = st.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(a.lower() in ("sns:publish", "sns:*", "*") for a in actions):
-            continue
-        principal = st.get("Principal", {})
-        if principal == "*":
-            return True
-        services = principal.get("Service", []) if isinstance(principal, dict) else []
-        services = [services] if isinstance(services, str) else services
-        if "cloudwatch.amazonaws.com" in services:
-            return True
-    return False
-
-
-def check_alert_topic(out: Collector, client: ClientFor, deployed: Deployed) -> None:
+def check_alert_topic(out: Collector, client: ClientFor, cfg: CanaryConfig, acct: Account,
+                      deployed: Deployed) -> None:
     topic = deployed.outputs.get("AlertTopicArn")
     if not topic:
         out.fail("alerts.topic", f"stack {deployed.name} has no AlertTopicArn output", "alarms notify nobody",
@@ -234,14 +217,22 @@ def check_alert_topic(out: Collector, client: ClientFor, deployed: Deployed) -> 
     sns = client("sns")
     with out.guard("alerts.topic_policy", f"topic {topic}"):
         raw = sns.get_topic_attributes(TopicArn=topic)["Attributes"].get("Policy") or "{}"
-        if _allows_cloudwatch_publish(json.loads(raw)):
-            out.ok("alerts.topic_policy", f"topic {topic.rsplit(':', 1)[-1]} lets cloudwatch.amazonaws.com publish")
+        policy = json.loads(raw)
+        names = deployed.of_type("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm") or [
+            f"{alarm_prefix(cfg.environment)}-check"]
+        arn = f"arn:{acct.partition}:cloudwatch:{acct.region}:{acct.account}:alarm:"
+        denials = {name: publish_denial(policy, topic, arn + name, acct.account) for name in names}
+        refused = {name: why for name, why in denials.items() if why}
+        if not refused:
+            out.ok("alerts.topic_policy", f"topic {topic.rsplit(':', 1)[-1]} lets CloudWatch publish for all "
+                                          f"{len(names)} alarms")
         else:
-            out.fail("alerts.topic_policy",
-                     f"topic {topic.rsplit(':', 1)[-1]}'s policy does not let CloudWatch publish",
-                     "every alarm action fails ('not authorized to perform: SNS:Publish'): nobody is paged",
-                     "add an Allow of sns:Publish for the service principal cloudwatch.amazonaws.com (scoped with "
-                     "aws:SourceAccount) to the topic policy", policy=json.loads(raw))
+            out.fail("alerts.topic_policy", f"topic {topic.rsplit(':', 1)[-1]} refuses CloudWatch for "
+                                            f"{len(refused)} of {len(names)} alarms: {next(iter(refused.values()))}",
+                     "those alarm actions fail ('Failed to execute action'): nobody is paged",
+                     f"allow sns:Publish to the service principal {SERVICE_PRINCIPAL} in the topic policy, with "
+                     f"aws:SourceAccount {acct.account} (and aws:SourceArn matching the alarms if you scope it)",
+                     refused=sorted(refused), policy=policy)
     with out.guard("alerts.subscription", f"subscriptions of {topic}"):
         subs: list[dict[str, Any]] = []
         for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):

@@ -54,7 +54,7 @@ def run_doctor(config: CanaryConfig, client: ClientFor, options: DoctorOptions) 
     deployed = deployment.find_stack(out, client, name, explicit=options.stack_name is not None)
     if deployed is not None:
         deployment.check_iam(out, client, config, acct, deployed)
-        deployment.check_alert_topic(out, client, deployed)
+        deployment.check_alert_topic(out, client, config, acct, deployed)
         deployment.check_alarms(out, client, config, deployed)
     deployment.check_layer(out, client, acct, options.powertools_layer_version, deployed)
     deployment.check_concurrency(out, client, config, deployed, options.reserved_concurrency)

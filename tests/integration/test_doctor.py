@@ -119,6 +119,14 @@ def test_a_missing_permission_names_the_action_and_role(stack: CanaryStack) -> N
     assert {d["decision"] for d in finding.evidence["denied"]} == {"implicitDeny"}
 
 
+def test_a_topic_policy_for_another_account_says_what_cloudwatch_would_answer(stack: CanaryStack) -> None:
+    SETUPS["topic_policy_other_account"][0](stack)
+    finding = failing(doctor(stack))["alerts.topic_policy"]
+    assert "refuses CloudWatch for 6 of 6 alarms" in finding.what
+    assert "because no resource-based policy allows the SNS:Publish action" in finding.what
+    assert "aws:SourceAccount 123456789012" in finding.fix
+
+
 def test_a_pending_subscription_is_not_a_confirmed_one(stack: CanaryStack) -> None:
     SETUPS["subscription_pending"][0](stack)
     finding = failing(doctor(stack))["alerts.subscription"]
