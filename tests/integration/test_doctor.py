@@ -323,3 +323,21 @@ def test_cli_doctor_without_aws_exits_2() -> None:
 def test_a_deployed_stack_without_the_reservation_its_context_asks_for_is_a_warning(stack: CanaryStack) -> None:
     finding = by_id(doctor(stack, reserved=1))["lambda.concurrency"]
     assert finding.level is Level.WARN and "reserve nothing" in finding.what
+
+
+def test_queue_profile_resources_that_do_not_exist_are_named(stack: CanaryStack) -> None:
+    # GIVEN the queue profile pointed at resources this account does not have
+    account = stack.sandbox.resources.account_id
+    report = doctor(stack, profile="queue-platform",
+                    state_machine_arn=f"arn:aws:states:us-west-2:{account}:stateMachine:email-processor",
+                    queue_urls=f"https://sqs.us-west-2.amazonaws.com/{account}/webordinary-unclaimed",
+                    dlq_urls=f"https://sqs.us-west-2.amazonaws.com/{account}/webordinary-email-dlq",
+                    site_urls="http://127.0.0.1:9", site_buckets="edit.amelia.webordinary.com")
+    fails = failing(report)
+    # THEN each is its own finding, and the ECS and Lambda checks still run
+    assert {"resource.state_machine", "resource.queue_urls[webordinary-unclaimed]",
+            "resource.dlq_urls[webordinary-email-dlq]", "resource.site_bucket[edit.amelia.webordinary.com]",
+            "resource.ownership_table"} <= set(fails), [f.line() for f in fails.values()]
+    found = by_id(report)
+    assert found["resource.ecs_cluster"].level is Level.OK and "resource.hermes_service" not in found
+    assert found["tls.site[0]"].level is Level.SKIP  # plain HTTP in the sandbox
