@@ -149,7 +149,9 @@ class SandboxPki:
                                         serialization.NoEncryption()))
         try:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2  # the ALB's current default security policies
+            # TLS 1.2+: the console's default policy (ELBSecurityPolicy-TLS13-1-2-Res-*); listeners made by CLI,
+            # CloudFormation or CDK default to ELBSecurityPolicy-2016-08, which also accepts TLS 1.0/1.1.
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
             context.load_cert_chain(cert_path, key_path)
         finally:
             key_path.unlink()
