@@ -118,3 +118,13 @@ def test_logs_insights_widget_shows_the_latest_failures(synthesized: Synthesized
     assert 'filter outcome in ["FAILED", "ERROR", "INCOMPLETE"]' in query
     assert "fields @timestamp, check, outcome, reason" in query
     assert "sort @timestamp desc" in query
+
+
+def test_disabled_checks_are_named_on_the_dashboard_and_nowhere_else(synthesized: Synthesized) -> None:
+    # conftest: staging disables alb.targets and alb.rules (no ALB); production disables nothing.
+    texts = [w["properties"]["markdown"] for w in dashboard_body(synthesized.json(STAGING))["widgets"]
+             if w["type"] == "text"]
+    (disabled,) = [t for t in texts if t.startswith("### Disabled checks")]
+    assert "`alb.targets`, `alb.rules`" in disabled and "disabled_checks" in disabled
+    assert not [w for w in dashboard_body(synthesized.json(PRODUCTION))["widgets"]
+                if w["type"] == "text" and "Disabled checks" in w["properties"]["markdown"]]
