@@ -409,9 +409,10 @@ def environment_config(defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
     if unknown:
         raise InfraConfigError(f"environment entry has unknown key(s) {', '.join(map(repr, unknown))}")
     merged = {**{k: v for k, v in defaults.items() if k in KNOWN_KEYS}, **entry}
-    left = [found for key in sorted(merged) for found in _placeholders(key, merged[key])]
+    left = dict.fromkeys(found for key in sorted(merged) for found in _placeholders(key, merged[key]))
     if left:
-        raise InfraConfigError(f"context still holds example placeholders, replace them: {', '.join(left)}")
+        raise InfraConfigError(f"context still holds example placeholders, replace them with your values: "
+                               f"{', '.join(left)}")
     name = _as_str("name", merged.get("name", "production"))
     if not name or not _NAME.match(name):
         raise InfraConfigError(f"context 'name': {name!r} must be 1-24 lower-case letters, digits or '-'")
