@@ -245,21 +245,69 @@ def queue_depth(ctx: CheckContext, queue: QueueRef) -> Depth:
     return ctx.facts.once(f"queue.depth.{queue.url}", compute)
 
 
-def oldest_message_ages(ctx: CheckContext, names: Sequence[str]) -> dict[str, float | None]:
-    """Newest ``AWS/SQS ApproximateAgeOfOldestMessage`` (seconds) per queue name within ``AGE_LOOKBACK_S``;
-    None when CloudWatch has no datapoint (SQS stops publishing for queues inactive for hours)."""
-    ages: dict[str, float | None] = {name: None for name in names}
+def queue_depths(ctx: CheckContext, queues: Sequence[QueueRef]) -> dict[QueueRef, Depth]:
+    """Depth of every queue with AWS calls that grow as O(N / 500), not O(N).
+
+    Up to ``DIRECT_DEPTH_LIMIT`` queues are read exactly (GetQueueAttributes each). Beyond that, CloudWatch's
+    ``AWS/SQS`` depth metrics screen them in GetMetricData batches of 500 queries: SQS publishes them every
+    minute for every active queue, and a queue is active while it contains any message. A queue whose newest
+    ``EMPTY_DATAPOINTS`` datapoints of all three counts are zero is empty (AWS: "make sure that you see multiple
+    consecutive zero data points before considering that queue empty"), and one with no datapoint in the lookback
+    is inactive, hence empty; every other queue — something counted, or too few datapoints to tell — is confirmed
+    with GetQueueAttributes. Never ReceiveMessage.
+    """
+    if len(queues) <= DIRECT_DEPTH_LIMIT:
+        return {q: queue_depth(ctx, q) for q in queues}
+    names = sorted({q.name for q in queues})
+    points = ctx.facts.once("queue.depth_metrics." + ",".join(names), lambda: _depth_metrics(ctx, names))
+    depths: dict[QueueRef, Depth] = {}
+    for queue in queues:
+        series = points.get(queue.name, {})
+        if not any(series.values()):
+            depths[queue] = Depth(0, 0, 0)  # inactive: SQS publishes for any queue holding a message
+            continue
+        newest = [values[:EMPTY_DATAPOINTS] for values in series.values()]
+        if all(len(values) >= EMPTY_DATAPOINTS and not any(values) for values in newest):
+            depths[queue] = Depth(0, 0, 0)
+            continue
+        depths[queue] = queue_depth(ctx, queue)
+    return depths
+
+
+# GetQueueAttributes for each queue below this count (exact and cheap); the metric screen above it.
+DIRECT_DEPTH_LIMIT = 20
+EMPTY_DATAPOINTS = 3
+_DEPTH_METRICS = ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible",
+                  "ApproximateNumberOfMessagesDelayed")
+
+
+def _depth_metrics(ctx: CheckContext, names: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+    """{queue: {metric: values newest first}} for the three SQS depth metrics over the lookback."""
+    wanted = [(name, metric) for name in names for metric in _DEPTH_METRICS]
+    found: dict[str, dict[str, list[float]]] = {name: {m: [] for m in _DEPTH_METRICS} for name in names}
+    for batch, results in _metric_batches(ctx, wanted):
+        for index, values in results.items():
+            name, metric = batch[index]
+            found[name][metric] = values
+    return found
+
+
+def _metric_batches(ctx: CheckContext, wanted: Sequence[tuple[str, str]]
+                    ) -> Iterable[tuple[Sequence[tuple[str, str]], dict[int, list[float]]]]:
+    """GetMetricData over (queue name, AWS/SQS metric) pairs, 500 queries a call (its limit), Maximum per minute;
+    yields each batch with {index in batch: values newest first}."""
     end = now_utc() + timedelta(minutes=1)
     start = end - timedelta(seconds=AGE_LOOKBACK_S + 60)
-    for offset in range(0, len(names), 500):  # GetMetricData takes at most 500 queries
-        batch = list(names[offset:offset + 500])
+    for offset in range(0, len(wanted), 500):
+        batch = wanted[offset:offset + 500]
         queries = [{
             "Id": f"q{i}",
-            "MetricStat": {"Metric": {"Namespace": "AWS/SQS", "MetricName": "ApproximateAgeOfOldestMessage",
+            "MetricStat": {"Metric": {"Namespace": "AWS/SQS", "MetricName": metric,
                                       "Dimensions": [{"Name": "QueueName", "Value": name}]},
                            "Period": 60, "Stat": "Maximum"},
             "ReturnData": True,
-        } for i, name in enumerate(batch)]
+        } for i, (name, metric) in enumerate(batch)]
+        results: dict[int, list[float]] = {}
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
@@ -268,14 +316,24 @@ def oldest_message_ages(ctx: CheckContext, names: Sequence[str]) -> dict[str, fl
                 kwargs["NextToken"] = token
             response = ctx.aws.cloudwatch.get_metric_data(**kwargs)
             for result in response.get("MetricDataResults", []):
-                name = batch[int(str(result["Id"])[1:])]
                 points = sorted(zip(result.get("Timestamps", []), result.get("Values", []), strict=False),
                                 key=lambda p: p[0], reverse=True)
-                if points and ages[name] is None:
-                    ages[name] = float(points[0][1])
+                results.setdefault(int(str(result["Id"])[1:]), []).extend(float(v) for _t, v in points)
             token = response.get("NextToken")
             if not token:
                 break
+        yield batch, results
+
+
+def oldest_message_ages(ctx: CheckContext, names: Sequence[str]) -> dict[str, float | None]:
+    """Newest ``AWS/SQS ApproximateAgeOfOldestMessage`` (seconds) per queue name within ``AGE_LOOKBACK_S``;
+    None when CloudWatch has no datapoint (SQS stops publishing for queues inactive for hours)."""
+    ages: dict[str, float | None] = {name: None for name in names}
+    for batch, results in _metric_batches(ctx, [(name, "ApproximateAgeOfOldestMessage") for name in names]):
+        for index, values in results.items():
+            name = batch[index][0]
+            if values and ages[name] is None:
+                ages[name] = values[0]
     return ages
 
 

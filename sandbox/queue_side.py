@@ -51,6 +51,8 @@ MAX_RECEIVE_COUNT = 3
 CLAIM_TTL_S = 3600
 SQS_NAMESPACE = "AWS/SQS"
 AGE_METRIC = "ApproximateAgeOfOldestMessage"
+DEPTH_METRICS = ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed")
 
 # Fault shapes (well past the canary's default limits: 15 min queue age, 15 min site tolerance, 30 min idle).
 STUCK_AGE_S = 7200.0
@@ -498,13 +500,22 @@ class QueueSide:
                 backend.purge_queue(name)
         cloudwatch = _backend(self.control, "cloudwatch")
         cloudwatch.metric_data = [d for d in cloudwatch.metric_data
-                                  if not (d.namespace == SQS_NAMESPACE and d.name == AGE_METRIC)]
+                                  if not (d.namespace == SQS_NAMESPACE and d.name in (AGE_METRIC, *DEPTH_METRICS))]
         stamp = now.replace(tzinfo=dt.UTC)
         self.control.client("cloudwatch").put_metric_data(Namespace=SQS_NAMESPACE, MetricData=[
             {"MetricName": AGE_METRIC, "Dimensions": [{"Name": "QueueName", "Value": name}], "Value": age,
              "Unit": "Seconds", "Timestamp": stamp - dt.timedelta(seconds=offset)}
             for name, age in ages.items() for offset in (120, 60, 0)
         ])
+        # SQS publishes the depth of every active queue each minute (nobody receives here: nothing in flight).
+        depth = {name: {DEPTH_METRICS[0]: float(len(backend.get_queue(name)._messages)), DEPTH_METRICS[1]: 0.0,
+                        DEPTH_METRICS[2]: 0.0} for name in wanted}
+        data = [{"MetricName": metric, "Dimensions": [{"Name": "QueueName", "Value": name}], "Value": value,
+                 "Unit": "Count", "Timestamp": stamp - dt.timedelta(seconds=offset)}
+                for name, values in depth.items() for metric, value in values.items() for offset in (120, 60, 0)]
+        cw = self.control.client("cloudwatch")
+        for start in range(0, len(data), 500):
+            cw.put_metric_data(Namespace=SQS_NAMESPACE, MetricData=data[start:start + 500])
 
 
 class SiteServer:

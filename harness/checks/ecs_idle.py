@@ -31,7 +31,7 @@ def ecs_edit_idle(ctx: CheckContext) -> None:
         return
     with ctx.step("queued_work"):
         queues, _source = qp.work_queues(ctx)
-        queued = {q.name: qp.queue_depth(ctx, q).total for q in queues}
+        queued = {q.name: depth.total for q, depth in qp.queue_depths(ctx, queues).items()}
     waiting = {name: n for name, n in queued.items() if n}
     if waiting:
         ctx.evidence["queued"] = dict(list(waiting.items())[:EVIDENCE_TASKS])

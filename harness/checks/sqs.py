@@ -1,7 +1,8 @@
 """The platform's SQS queues: dead-letter queues must be empty; work must not wait (too long, or for nobody).
 
-Never ReceiveMessage (DESIGN §1): depth comes from GetQueueAttributes, age from CloudWatch's
-``ApproximateAgeOfOldestMessage``.
+Never ReceiveMessage (DESIGN §1): depth comes from GetQueueAttributes (past ``DIRECT_DEPTH_LIMIT`` queues, only
+for those CloudWatch's AWS/SQS depth metrics do not show empty: ``queue_platform.queue_depths``), age from
+CloudWatch's ``ApproximateAgeOfOldestMessage``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def sqs_dlq_empty(ctx: CheckContext) -> None:
         raise ctx.fail(Reason.RESOURCE_MISSING, f"no dead-letter queue found ({source}); the platform has at least "
                                                 "webordinary-intake-lambda-dlq: set DLQ_URLS or QUEUE_NAME_PREFIX")
     with ctx.step("get_queue_attributes"):
-        depths = {q: qp.queue_depth(ctx, q) for q in dlqs}
+        depths = qp.queue_depths(ctx, dlqs)
     full = [(q, d) for q, d in depths.items() if d.total > 0]
     ctx.evidence["dlqs_checked"] = len(dlqs)
     if not full:
@@ -67,7 +68,7 @@ def sqs_queue_age(ctx: CheckContext) -> None:
                                                 f"{ctx.config.queue_name_prefix}unclaimed and the per-project "
                                                 "input/interrupt queues; set QUEUE_URLS or QUEUE_NAME_PREFIX")
     with ctx.step("get_queue_attributes"):
-        depths = {q: qp.queue_depth(ctx, q) for q in queues}
+        depths = qp.queue_depths(ctx, queues)
     with ctx.step("oldest_message_age"):
         ages = qp.oldest_message_ages(ctx, [q.name for q in queues])
     busy = [q for q in queues if depths[q].total > 0]

@@ -298,3 +298,28 @@ def test_cli_with_a_queue_fault_exits_1_naming_the_check_and_reason() -> None:
     assert done.returncode == 1, done.stderr[-2000:]
     failed = [(c["id"], c["reason"]) for c in json.loads(done.stdout)["checks"] if c["outcome"] != "PASSED"]
     assert failed == [("s3.site", "site_stale")]
+
+
+# -- at platform scale (issue 13 #2) ------------------------------------------------------------------------------
+def test_many_queues_cost_calls_per_page_not_per_queue_and_a_dlq_message_is_still_caught(
+        faults: Faults, env: dict[str, str], platform: tuple[AwsSandbox, QueueSide]) -> None:
+    aws, _queue = platform
+    sqs = aws.client("sqs")
+    extra = [f"webordinary-dlq-bulk{n:03d}-user" for n in range(60)]  # idle per-container DLQs: no metric yet
+    urls = [sqs.create_queue(QueueName=name)["QueueUrl"] for name in extra]
+    try:
+        faults.enable("dlq_message")
+        with aws.recording() as calls:
+            report = run(env, "sqs.dlq_empty", DLQ_URLS="", CANARY_CONFIRM_FAILURES="false")
+        dlq = by_id(report)["sqs.dlq_empty"]
+        assert (dlq.outcome, dlq.reason) == (Outcome.FAILED, Reason.DLQ_NOT_EMPTY), dlq.message
+        assert dlq.evidence["dlqs_checked"] == 62  # the two seeded DLQs and the 60 idle ones
+        assert "webordinary-dlq-amelia-scott.fifo" in dlq.evidence["dlq_not_empty"]
+        actions = [c.action for c in calls]
+        # The metric screen reads 186 series in one GetMetricData page; only the queue it shows non-empty is
+        # read exactly (the other seeded DLQ has three zero datapoints; the idle ones publish nothing).
+        assert actions.count("sqs:GetQueueAttributes") == 1, actions
+        assert actions.count("monitoring:GetMetricData") + actions.count("cloudwatch:GetMetricData") == 1, actions
+    finally:
+        for url in urls:
+            sqs.delete_queue(QueueUrl=url)
