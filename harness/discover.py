@@ -111,11 +111,17 @@ def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
 def _ecs(found: Discovery, client: ClientFor, env: str, services: tuple[str, ...]) -> None:
     ecs = client("ecs")
     arns = _pages(ecs, "list_clusters", "clusterArns")
-    names = {arn.rsplit("/", 1)[-1]: arn for arn in arns}
+    # A deleted cluster stays listed for a while as INACTIVE: only ACTIVE ones count.
+    names = [c["clusterName"] for i in range(0, len(arns), 100)
+             for c in ecs.describe_clusters(clusters=arns[i:i + 100]).get("clusters", [])
+             if c.get("status") == "ACTIVE"]
     cluster = found.choose("ecs_cluster", *_match(names, "webordinary-edit-cluster", env), "ECS cluster")
     if cluster is None:
         return
-    service_names = [a.rsplit("/", 1)[-1] for a in _pages(ecs, "list_services", "serviceArns", cluster=cluster)]
+    service_arns = _pages(ecs, "list_services", "serviceArns", cluster=cluster)
+    service_names = [s["serviceName"] for i in range(0, len(service_arns), 10)
+                     for s in ecs.describe_services(cluster=cluster, services=service_arns[i:i + 10])
+                     .get("services", []) if s.get("status") == "ACTIVE"]
     for key in services:
         base = f"webordinary-{key.removesuffix('_service')}-service"
         found.choose(key, *_match(service_names, base, env), f"service in {cluster}")
@@ -141,8 +147,8 @@ def _alb(found: Discovery, client: ClientFor, env: str) -> None:
         found.set("target_group_arns", sorted(g["TargetGroupArn"] for g in groups), f"target groups of {name}")
     else:
         found.notes.append(f"target_group_arns: {name} forwards to no target group")
-    found.notes.append(f"base_url: not guessed — the ALB's own name ({lbs[name].get('DNSName')}) is not covered by "
-                       "the platform's certificate; set the https:// host users reach")
+    found.notes.append(f"base_url: never the ALB's own name ({lbs[name].get('DNSName')}), which the platform's "
+                       "certificate does not cover; taken only from an exported https URL")
 
 
 def _efs(found: Discovery, client: ClientFor, env: str) -> None:
@@ -155,6 +161,14 @@ def _efs(found: Discovery, client: ClientFor, env: str) -> None:
 
 
 def _platform_stack(found: Discovery, client: ClientFor, env: str) -> None:
+    cluster = found.config.get("ecs_cluster")
+    if isinstance(cluster, str):
+        described = client("ecs").describe_clusters(clusters=[cluster], include=["TAGS"]).get("clusters", [])
+        tags = {t.get("key"): t.get("value") for c in described for t in c.get("tags", [])}
+        owner = tags.get("aws:cloudformation:stack-name")
+        if owner:
+            found.set("platform_stack_name", owner, f"the aws:cloudformation:stack-name tag of {cluster}")
+            return
     live = [s["StackName"] for s in _pages(client("cloudformation"), "list_stacks", "StackSummaries")
             if s.get("StackStatus") != "DELETE_COMPLETE"]
     stacks = [s for s in live if s.lower().startswith("webordinary") and not CANARY_OWN.match(s)]
@@ -164,6 +178,19 @@ def _platform_stack(found: Discovery, client: ClientFor, env: str) -> None:
     elif fitting:
         found.config["platform_stack_name"] = {"ambiguous": sorted(fitting)}
         found.sources["platform_stack_name"] = f"{len(fitting)} webordinary stacks for {env}"
+
+
+def _base_url(found: Discovery, client: ClientFor, env: str) -> None:
+    """A CloudFormation export that is an https URL and names the edit platform (``...-base-url``, ``EditUrl``)."""
+    exports = _pages(client("cloudformation"), "list_exports", "Exports")
+    urls = sorted({e["Value"].rstrip("/") for e in exports
+                   if str(e.get("Value", "")).startswith("https://") and "url" in e.get("Name", "").lower()
+                   and not CANARY_OWN.match(e.get("Name", "")) and _environment_token(e["Name"]) == env})
+    if len(urls) == 1:
+        found.set("base_url", urls[0], "a CloudFormation export")
+    elif urls:
+        found.config["base_url"] = {"ambiguous": urls}
+        found.sources["base_url"] = f"{len(urls)} exported https URLs"
 
 
 def _environment_token(name: str) -> str:
@@ -224,6 +251,7 @@ def discover(client: ClientFor, *, environment: str = PRODUCTION, profile: str =
             ("load balancer", lambda: _alb(found, client, environment)),
             ("EFS", lambda: _efs(found, client, environment)),
             ("CloudFormation", lambda: _platform_stack(found, client, environment)),
+            ("CloudFormation exports", lambda: _base_url(found, client, environment)),
         ]
     for what, step in steps:
         try:

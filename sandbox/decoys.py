@@ -60,8 +60,12 @@ def seed_decoys(sandbox: Sandbox) -> dict[str, list[str]]:
     stacks = [f"webordinary-{OTHER_ENV}-edit-platform", "WebordinaryCanary-sandbox-us-west-2"]
     for stack in stacks:
         parameter = {"Name": f"/decoy/{stack}", "Type": "String", "Value": "1"}
+        # Exports: the staging platform's https URL (discover --environment staging takes it), and the canary's own.
+        exported = {"Url": {"Value": f"https://edit.{OTHER_ENV}.webordinary.com",
+                            "Export": {"Name": f"webordinary-{OTHER_ENV}-edit-base-url"}}} if "webordinary-" in stack \
+            else {"Url": {"Value": "https://canary.example.com", "Export": {"Name": "WebordinaryCanary-sandbox-url"}}}
         cfn.create_stack(StackName=stack, TemplateBody=json.dumps(
-            {"Resources": {"P": {"Type": "AWS::SSM::Parameter", "Properties": parameter}}}))
+            {"Resources": {"P": {"Type": "AWS::SSM::Parameter", "Properties": parameter}}, "Outputs": exported}))
     added["stacks"] = stacks
     sqs, s3, sfn = aws.client("sqs"), aws.client("s3"), aws.client("stepfunctions")
     queues = [f"webordinary-{OTHER_ENV}-unclaimed", f"webordinary-{OTHER_ENV}-email-dlq",

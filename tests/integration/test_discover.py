@@ -76,6 +76,7 @@ def test_session_platform_is_found_among_decoys_and_is_the_sandbox_config(
     assert config["target_group_arns"] == _csv(env["TARGET_GROUP_ARNS"])
     assert config["efs_file_system_id"] == env["EFS_FILE_SYSTEM_ID"]
     assert config["platform_stack_name"] == env["PLATFORM_STACK_NAME"]
+    assert "base_url" not in config  # never guessed (the staging export and the canary's own are not production's)
     # AND no decoy leaked into any value
     text = json.dumps(config)
     assert not any(name in text for names in decoys.values() for name in names), text
@@ -131,6 +132,7 @@ def test_another_environment_finds_only_its_own_copies(seeded: tuple[Sandbox, di
     assert found.config["load_balancer_arn"].split("/")[-2] == "webordinary-staging-edit-alb"
     assert [a.split("/")[-2] for a in found.config["target_group_arns"]] == ["staging-hermes-api-tg"]
     assert found.config["platform_stack_name"] == "webordinary-staging-edit-platform"
+    assert found.config["base_url"] == "https://edit.staging.webordinary.com"  # its CloudFormation export
     assert "edit_service" not in found.config and any(n.startswith("edit_service") for n in found.notes)
 
 
@@ -158,6 +160,8 @@ def test_two_fitting_clusters_are_marked_ambiguous(seeded: tuple[Sandbox, dict[s
             as_config(found, tmp_path)
     finally:
         sandbox.control.client("ecs").delete_cluster(cluster=extra)
+    # AND once deleted (ListClusters still lists it, INACTIVE) it no longer counts
+    assert run(sandbox).config["ecs_cluster"] == "webordinary-edit-cluster"
 
 
 @pytest.mark.parametrize(("name", "base", "env"), [
@@ -185,3 +189,16 @@ def test_cli_discover_sandbox_prints_one_json_object_usable_as_canary_config(exc
     path.write_text(proc.stdout, encoding="utf-8")
     assert load_config(environ={}, config_file=str(path)).sessions_table == "webordinary-edit-sessions"
     assert "ecs_cluster: ECS cluster" in proc.stderr
+
+
+def test_the_cluster_stack_tag_names_the_platform_stack(seeded: tuple[Sandbox, dict[str, list[str]]]) -> None:
+    sandbox, _ = seeded
+    ecs = sandbox.control.client("ecs")
+    arn = ecs.describe_clusters(clusters=["webordinary-edit-cluster"])["clusters"][0]["clusterArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "aws:cloudformation:stack-name", "value": "WebordinaryEdit"}])
+    try:
+        found = run(sandbox)
+        assert found.config["platform_stack_name"] == "WebordinaryEdit"
+        assert "stack-name tag" in found.sources["platform_stack_name"]
+    finally:
+        ecs.untag_resource(resourceArn=arn, tagKeys=["aws:cloudformation:stack-name"])
