@@ -341,3 +341,11 @@ def test_queue_profile_resources_that_do_not_exist_are_named(stack: CanaryStack)
     found = by_id(report)
     assert found["resource.ecs_cluster"].level is Level.OK and "resource.hermes_service" not in found
     assert found["tls.site[0]"].level is Level.SKIP  # plain HTTP in the sandbox
+
+
+def test_the_readme_names_every_sandbox_setup_and_finding_area() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [name for name in SETUPS if f"`{name}`" not in readme] == []
+    areas = {finding_id for _, finding_id in SETUPS.values()} | {"tls.base_url", "stack.deployed",
+                                                                  "resource.ecs_cluster"}
+    assert [a for a in sorted(areas) if f"`{a}`" not in readme] == []
