@@ -1235,6 +1235,10 @@ class FaultProxy:
         self._recorders: list[list[AwsCall]] = []
         # Emulations of APIs moto lacks (sandbox.canary_stack): (service, action, path, body) -> reply or None.
         self.answerers: list[Callable[[str, str, str, bytes], tuple[int, list[tuple[str, str]], bytes] | None]] = []
+        # Rewrites of moto's replies (sandbox.iam_mode: moto's XML AccessDenied in the request's own protocol):
+        # (request headers, service, status, reply headers, body) -> reply or None to keep moto's.
+        self.reply_filters: list[Callable[[Any, str, int, list[tuple[str, str]], bytes],
+                                          tuple[int, list[tuple[str, str]], bytes] | None]] = []
         self._server = ThreadingHTTPServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -1373,6 +1377,12 @@ class FaultProxy:
                     self._reply(status, kept, b"", set_length=False)
                     return
                 kept = [(k, v) for k, v in upstream_headers if k.lower() not in _HOP_BY_HOP]
+                for rewrite in list(proxy.reply_filters):
+                    rewritten = rewrite(self.headers, signing_service(self.headers, self.path) or "?", status, kept,
+                                        payload)
+                    if rewritten is not None:
+                        status, kept, payload = rewritten
+                        break
                 self._reply(status, kept, payload)
 
             def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes,

@@ -12,11 +12,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from sandbox.alb import LocalAlb
-from sandbox.aws_side import AwsSandbox
+from sandbox.aws_side import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, AwsSandbox
 from sandbox.control import PlatformControl, SeededResources
 from sandbox.edit_container import EditContainer
 from sandbox.faults import Faults, parse_fault_spec
 from sandbox.hermes import HermesSimulator, SessionTable
+from sandbox.iam_mode import IamMode
 from sandbox.queue_side import QUEUE_PLATFORM, QueueSide
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class Sandbox:
         port: the ALB's loopback port; 0 picks a free one.
         profile: the platform to replicate (``CANARY_PROFILE``); ``queue-platform`` adds the queue flow
             (``sandbox.queue_side.QueueSide``) on the same moto.
+        iam: run the canary as a role of a synthesized template with moto enforcing IAM; defaults to the one
+            named by ``SANDBOX_IAM_TEMPLATE``/``SANDBOX_IAM_FUNCTION`` (``sandbox.iam_mode``), none when unset.
     """
 
     def __init__(
@@ -119,6 +122,7 @@ class Sandbox:
         ready_delay_s: float = 0.5,
         port: int = 0,
         profile: str = SESSION_PLATFORM,
+        iam: IamMode | None = None,
     ) -> None:
         if profile not in SUPPORTED_PROFILES:
             raise ValueError(
@@ -126,6 +130,7 @@ class Sandbox:
             )
         self.profile = profile
         self.faults = faults if faults is not None else faults_from_env()
+        self.iam = iam if iam is not None else IamMode.from_env(os.environ)
         self.ready_delay_s = ready_delay_s
         self._port = port
         self.aws = AwsSandbox(self.faults)
@@ -163,6 +168,12 @@ class Sandbox:
             except BaseException:
                 self.stop()
                 raise
+        if self.iam is not None:
+            try:  # last: seeding above ran before moto checked anything
+                self.iam.enable(self.aws, admin_key=FAKE_ACCESS_KEY, admin_secret=FAKE_SECRET_KEY)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def stop(self) -> None:
@@ -175,6 +186,8 @@ class Sandbox:
         if self._http is not None:
             self._http.stop()
             self._http = None
+        if self.iam is not None:
+            self.iam.disable()
         self.aws.stop()
 
     def __enter__(self) -> Sandbox:
@@ -259,4 +272,6 @@ class Sandbox:
         )
         if self.queue is not None:
             env.update(self.queue.environment())
+        if self.iam is not None:
+            env.update(self.iam.credentials())  # the role's, not the sandbox's own (admin) key
         return env
