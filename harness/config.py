@@ -54,6 +54,7 @@ class CanaryConfig:
     dlq_urls: tuple[str, ...] = ()
     site_urls: tuple[str, ...] = ()
     site_buckets: tuple[str, ...] = ()
+    site_projects: tuple[str, ...] = ()  # the project each site belongs to (default: from its bucket name)
     ownership_table: str | None = "webordinary-container-ownership"
     queue_name_prefix: str = "webordinary-"
     test_prefix: str = "TEST_"
@@ -131,6 +132,7 @@ _SPECS: dict[str, _Spec] = {
     "dlq_urls": _Spec("DLQ_URLS", "urls"),
     "site_urls": _Spec("SITE_URLS", "urls"),
     "site_buckets": _Spec("SITE_BUCKETS", "list"),
+    "site_projects": _Spec("SITE_PROJECTS", "list"),
     "ownership_table": _Spec("OWNERSHIP_TABLE", "str"),
     "queue_name_prefix": _Spec("QUEUE_NAME_PREFIX", "name"),
     "test_prefix": _Spec("TEST_PREFIX", "prefix"),
@@ -418,6 +420,9 @@ def _validate_relations(config: CanaryConfig) -> None:
     if config.site_buckets and len(config.site_buckets) != len(config.site_urls):
         raise ConfigError("SITE_BUCKETS must list one bucket per SITE_URLS entry, in the same order",
                           field="site_buckets", env_var="SITE_BUCKETS")
+    if config.site_projects and len(config.site_projects) != len(config.site_urls):
+        raise ConfigError("SITE_PROJECTS must list one project per SITE_URLS entry, in the same order",
+                          field="site_projects", env_var="SITE_PROJECTS")
     if config.latency_failed_ms < config.latency_degraded_ms:
         raise ConfigError("CANARY_LATENCY_FAILED_MS must be >= CANARY_LATENCY_DEGRADED_MS",
                           field="latency_failed_ms", env_var="CANARY_LATENCY_FAILED_MS")

@@ -12,6 +12,7 @@ age from the ``ApproximateAgeOfOldestMessage`` metric.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,62 @@ def last_success(ctx: CheckContext) -> Execution | None:
     """The successful execution that ended last (None if none is listed)."""
     done = [e for e in executions(ctx, "SUCCEEDED") if e.stop is not None]
     return max(done, key=lambda e: e.stop or e.start, default=None)
+
+
+# DescribeExecution calls one run may spend finding each site's project's latest success (newest first).
+MAX_PROJECT_DESCRIBES = 100
+# Leading bucket labels that name a site's role, not its project (``edit.amelia.webordinary.com``).
+_SITE_ROLE_LABELS = frozenset({"edit", "www", "preview", "staging"})
+
+
+def project_of_input(text: Any) -> str | None:
+    """The project an email-processor execution works for: its input's ``projectId``, or the part of its
+    ``projectKey`` (``project#user``, the ownership key) before ``#``; None when the input says neither."""
+    try:
+        data = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    project = data.get("projectId")
+    if isinstance(project, str) and project:
+        return project
+    key = data.get("projectKey")
+    if isinstance(key, str) and key:
+        return key.split("#", 1)[0] or None
+    return None
+
+
+def project_of_bucket(bucket: str) -> str | None:
+    """A site bucket's project by the platform's naming: ``edit.amelia.webordinary.com`` → ``amelia``."""
+    labels = [label for label in bucket.lower().split(".") if label]
+    while labels and labels[0] in _SITE_ROLE_LABELS:
+        labels.pop(0)
+    return labels[0] if len(labels) >= 2 else None
+
+
+def execution_project(ctx: CheckContext, execution: Execution) -> str | None:
+    """The project of one execution (DescribeExecution's input), read once per run."""
+    return ctx.facts.once(
+        f"queue.execution_project.{execution.arn}",
+        lambda: project_of_input(ctx.aws.stepfunctions.describe_execution(executionArn=execution.arn).get("input")))
+
+
+def last_success_by_project(ctx: CheckContext, projects: Iterable[str],
+                            limit: int = MAX_PROJECT_DESCRIBES) -> dict[str, Execution]:
+    """The latest successful execution of each project, walking successes newest-end first until every project
+    has one or ``limit`` executions were described (a project missing from the result has no recent success)."""
+    wanted = set(projects)
+    found: dict[str, Execution] = {}
+    done = sorted((e for e in executions(ctx, "SUCCEEDED") if e.stop is not None),
+                  key=lambda e: e.stop or e.start, reverse=True)
+    for execution in done[:limit]:
+        if found.keys() >= wanted:
+            break
+        project = execution_project(ctx, execution)
+        if project in wanted and project not in found:
+            found[project] = execution
+    return found
 
 
 def last_activity(ctx: CheckContext) -> datetime | None:

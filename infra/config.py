@@ -51,6 +51,7 @@ TARGET_ENV: dict[str, str] = {
     "dlq_urls": "DLQ_URLS",
     "site_urls": "SITE_URLS",
     "site_buckets": "SITE_BUCKETS",
+    "site_projects": "SITE_PROJECTS",
     "ownership_table": "OWNERSHIP_TABLE",
     "queue_name_prefix": "QUEUE_NAME_PREFIX",
     "test_prefix": "TEST_PREFIX",
@@ -59,7 +60,7 @@ TARGET_ENV: dict[str, str] = {
     "session_expiry_timeout_s": "SESSION_EXPIRY_TIMEOUT_S",
     "platform_stack_name": "PLATFORM_STACK_NAME",
 }
-_LIST_KEYS = frozenset({"target_group_arns", "queue_urls", "dlq_urls", "site_urls", "site_buckets"})
+_LIST_KEYS = frozenset({"target_group_arns", "queue_urls", "dlq_urls", "site_urls", "site_buckets", "site_projects"})
 _NUMBER_KEYS = frozenset({"container_ready_timeout_s", "session_expiry_timeout_s"})
 
 # Keys that only shape the deployment (not passed through as target settings).
