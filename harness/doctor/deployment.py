@@ -119,8 +119,9 @@ def _resource_for(sid: str, cfg: CanaryConfig, acct: Account) -> tuple[list[str]
         "EcsDescribeTasks": ([arn("ecs", f"task/{cfg.ecs_cluster}/0123456789abcdef")], [ctx("ecs:cluster", [cluster])]),
         "EcsDescribeServices": ([arn("ecs", f"service/{cfg.ecs_cluster}/{s}")
                                  for s in (cfg.hermes_service, cfg.edit_service) if s], []),
-        "ReadSessionsTable": ([table], []),
-        "ReadOwnershipTable": ([arn("dynamodb", f"table/{cfg.ownership_table}")], []),
+        "ReadSessionsTable": ([table, f"{table}/index/StatusIndex"], []),
+        "ReadOwnershipTable": ([arn("dynamodb", f"table/{cfg.ownership_table}"),
+                                arn("dynamodb", f"table/{cfg.ownership_table}/index/doctor")], []),
         "PutOwnPrefixedItems": ([table], [ctx("dynamodb:LeadingKeys", [f"{cfg.test_prefix}canary-lock"],
                                               "stringList")]),
         "DeleteSyntheticRecords": ([table], []),
