@@ -225,7 +225,8 @@ def test_stale_site_evidence_dates_index_against_the_last_success(faults: Faults
     result = by_id(run(env, "s3.site"))["s3.site"]
     (stale,) = result.evidence["stale"]
     assert stale["bucket"] == SITE_BUCKET and 7100 < stale["behind_s"] < 7300
-    assert result.evidence["last_success"]["name"] == "email-7c1e-0001"
+    assert stale["project"] == "amelia" and stale["last_success"] == "email-7c1e-0001"
+    assert result.evidence["last_success"]["amelia"]["name"] == "email-7c1e-0001"
 
 
 def test_unconfigured_resources_skip_with_not_configured(env: dict[str, str]) -> None:
