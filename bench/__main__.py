@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from bench import BenchmarkUnavailable, Figure
 
 # Fastest first; the synth (the longest, and the only one needing Node) last.
-BENCHMARKS = ("cost", "asset_size", "cold_start", "overhead", "sweep_scale", "synth_time")
+BENCHMARKS = ("cost", "asset_size", "cold_start", "overhead", "queue_scale", "sweep_scale", "synth_time")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
