@@ -28,7 +28,6 @@ POWERTOOLS_SSM = "/aws/service/powertools/python/arm64/python3.12/{}"
 # Lambda refuses a reservation that leaves fewer unreserved executions than this (PutFunctionConcurrency); accounts
 # whose concurrency quota is lower have a lower minimum and little or nothing to reserve.
 MIN_UNRESERVED = 100
-_CONFIRMED_NOT = {"PendingConfirmation", "Deleted", ""}
 
 
 def stack_name_for(environment: str, region: str) -> str:
@@ -240,8 +239,11 @@ def check_alert_topic(out: Collector, client: ClientFor, cfg: CanaryConfig, acct
         subs: list[dict[str, Any]] = []
         for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
             subs.extend(page.get("Subscriptions", []))
-        confirmed = [s for s in subs if s.get("SubscriptionArn", "") not in _CONFIRMED_NOT]
-        pending = [s.get("Endpoint", "?") for s in subs if s.get("SubscriptionArn") == "PendingConfirmation"]
+        # A subscription has an ARN only once confirmed; until then SNS shows "PendingConfirmation" (or, in the
+        # Subscribe response, "pending confirmation"), and "Deleted" after an unsubscribe.
+        confirmed = [s for s in subs if str(s.get("SubscriptionArn", "")).startswith("arn:")]
+        pending = [s.get("Endpoint", "?") for s in subs
+                   if str(s.get("SubscriptionArn", "")).replace(" ", "").lower() == "pendingconfirmation"]
         if confirmed:
             out.ok("alerts.subscription", f"{len(confirmed)} confirmed subscription(s) "
                                           f"({', '.join(sorted({s.get('Protocol', '?') for s in confirmed}))})")
