@@ -1,7 +1,8 @@
 """``canary doctor``: the preflight's composition root (live account, or ``--sandbox`` with problems injected).
 
 Exit codes (DESIGN §9): 0 nothing would page or blind the canary, 1 at least one such finding, 2 the doctor itself
-could not run (credentials, region, AWS unreachable), 64 bad config or usage.
+could not run (credentials, region, AWS unreachable) or could check nothing past the credentials, 64 bad config
+or usage.
 """
 
 from __future__ import annotations

@@ -71,7 +71,13 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FINDING if any(f.level is Level.FAIL for f in self.findings) else EXIT_OK
+        """1 if anything would page or blind the canary; 2 if nothing past the credentials could be checked."""
+        if any(f.level is Level.FAIL for f in self.findings):
+            return EXIT_FINDING
+        inspected = [f for f in self.findings if f.id != "aws.credentials" and f.level is not Level.SKIP]
+        if inspected and all(f.level is Level.WARN and f.what.startswith("could not check") for f in inspected):
+            return EXIT_CANNOT_RUN
+        return EXIT_OK
 
     def counts(self) -> dict[str, int]:
         return {level.value: sum(1 for f in self.findings if f.level is level) for level in Level}
