@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from harness.check import CheckContext, check
-from harness.checks.journeys import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
 from harness.deadline import Deadline, poll_until
 from harness.errors import CanaryError, CheckSkipped
+from harness.journey import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
 from harness.model import Reason, Tier
 from harness.platform import ServiceState
 from harness.synthetic import SESSION_ATTRIBUTE, SyntheticStore, attribute_text

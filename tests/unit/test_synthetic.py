@@ -23,11 +23,12 @@ from hypothesis import strategies as st
 
 from harness.aws import AwsClients
 from harness.check import CheckContext
-from harness.checks.journeys import Journey, JourneySession, session_lifecycle
+from harness.checks.journeys import session_lifecycle
 from harness.config import CanaryConfig
 from harness.deadline import Deadline
 from harness.errors import CanaryError
 from harness.http import HttpClient, HttpResponse
+from harness.journey import Journey, JourneySession
 from harness.run_lock import DynamoRunLock
 from harness.sweeper import retire_session, sweep
 from harness.synthetic import (
