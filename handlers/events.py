@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from handlers.scheduled import is_scheduled_envelope  # one definition, in the module the fast path imports
+
 # Kept equal to harness.contract.TIERS / PROFILES (a unit test compares them).
 TierName = Literal["probe", "journey", "destructive"]
 ProfileName = Literal["session-platform", "queue-platform"]
@@ -114,10 +116,6 @@ class _ScheduledEnvelope(BaseModel):
     source: Literal["aws.events"]
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
     detail: dict[str, Any] = Field(default_factory=dict)
-
-
-def is_scheduled_envelope(event: Any) -> bool:
-    return isinstance(event, Mapping) and ("detail-type" in event or event.get("source") == "aws.events")
 
 
 _SHOWABLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,23}$")
