@@ -47,7 +47,9 @@ class RunLock(Protocol):
 _TRANSIENT = (TransientFailure, TransientCanaryError)
 _WRITING_TIERS = (Tier.JOURNEY, Tier.DESTRUCTIVE)
 _CANCEL_POLL_S = 0.2  # how soon the run loop turns a signal's request into a fired cancellation
-_JOIN_GRACE_S = 1.0  # how long a finished run waits for workers it abandoned (their sockets are being shut)
+# How long a run that abandoned checks waits for their workers (the watchdog shuts their sockets at the deadline,
+# so they end within moments); short, because the Lambda's flush reserve starts at the deadline too.
+_JOIN_GRACE_S = 0.2
 
 
 class UnknownCheckError(ValueError):

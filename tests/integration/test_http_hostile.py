@@ -705,11 +705,16 @@ def test_runs_abandoning_checks_on_a_dripping_server_leave_no_thread_behind() ->
             report = Runner([abandoned], config=CanaryConfig(confirm_failures=False),
                             aws=AwsClients(factory=lambda s: None), http=http).run(deadline=Deadline.after(0.5))
             outcomes.append(report.checks[0].outcome)
-        left = [t.name for t in threading.enumerate()
-                if t.ident not in before and t.is_alive() and not t.name.startswith("raw-server")]
-        still_dripping = not srv.stop.is_set()
+        def left() -> list[str]:
+            return [t.name for t in threading.enumerate()
+                    if t.ident not in before and t.is_alive() and not t.name.startswith("raw-server")]
+
+        end = time.monotonic() + 3  # the server drips for 30 s: threads stuck on it would still be here
+        while left() and time.monotonic() < end:
+            time.sleep(0.05)
+        remaining, still_dripping = left(), not srv.stop.is_set()
     assert outcomes == [Outcome.INCOMPLETE] * 3
-    assert still_dripping and left == [], f"threads left behind while the server still drips: {left}"
+    assert still_dripping and remaining == [], f"threads left behind while the server still drips: {remaining}"
 
 
 def test_a_dripping_hermes_makes_hermes_health_and_latency_baseline_failed_http_timeout() -> None:
