@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=("session-platform", "queue-platform"))
     run.add_argument("--sandbox", action="store_true", help="boot the offline replica and run against it")
     run.add_argument("--faults", default="", help="with --sandbox: faults to inject, e.g. hermes_5xx,ws_refused")
-    run.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON report to FILE (or stdout)")
+    run.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                     help="JSON report to FILE (or stdout); its JSON Schema: `canary schema`")
     run.add_argument("--junit", metavar="FILE", help="JUnit XML report")
     run.add_argument("--html", metavar="FILE", help="self-contained HTML report")
     run.add_argument("--timeout", type=_timeout_s, default=None, metavar="S",
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_parser(sub)
     discover.add_parser(sub)
 
+    sub.add_parser("schema", help="print the JSON Schema of the `canary run --json` report (for your tools)")
+
     selftest = sub.add_parser("selftest", help="drive the alert-path self-test alarm to ALARM and back")
     selftest.add_argument("--alarm-name", default=None)
     selftest.add_argument("--sandbox", action="store_true")
@@ -124,7 +127,12 @@ def _sandbox_env(enabled: bool, faults: str, profile: str | None) -> Iterator[di
     except UnknownFault as exc:
         raise UsageError(str(exc)) from exc
     print("booting the sandbox (moto + local ALB on 127.0.0.1)…", file=sys.stderr)
-    sandbox = Sandbox(Faults(initial), profile=profile or "session-platform")
+    from sandbox.iam_mode import IamTemplateError
+
+    try:
+        sandbox = Sandbox(Faults(initial), profile=profile or "session-platform")
+    except IamTemplateError as exc:  # SANDBOX_IAM_TEMPLATE/SANDBOX_IAM_FUNCTION (sandbox.iam_mode)
+        raise UsageError(str(exc)) from exc
     sandbox.start()
     try:
         # The sandbox's values win over the caller's environment: a run against the replica must never reach
@@ -336,6 +344,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             return cmd_sandbox(args, out, err)
         if args.command == "selftest":
             return cmd_selftest(args, out)
+        if args.command == "schema":
+            from harness.reporting import report_schema_text
+
+            out.write(report_schema_text())
+            return 0
         if args.command in ("doctor", "discover"):
             from cli import discover, doctor
 

@@ -6,7 +6,7 @@ Pure functions from the result model to text; writing files and choosing colours
 from __future__ import annotations
 
 from harness.reporting.html import render_html
-from harness.reporting.json_report import json_default, render_json, validate_report_dict
+from harness.reporting.json_report import json_default, render_json, report_schema_text
 from harness.reporting.junit import render_junit
 from harness.reporting.table import progress_line, render_table, summary_line
 
@@ -17,6 +17,6 @@ __all__ = [
     "render_json",
     "render_junit",
     "render_table",
+    "report_schema_text",
     "summary_line",
-    "validate_report_dict",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.reporting import validate_report_dict
+from tests.report_contract import report_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ def test_probe_tier_runs_cleanly_against_the_live_stack() -> None:
     proc = subprocess.run([sys.executable, "-m", "cli.main", "run", "--tiers", "probe", "--json"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     report = json.loads(proc.stdout)
-    assert validate_report_dict(report) == []
+    assert report_problems(report) == []
     errors = {c["id"]: (c["reason"], c["message"]) for c in report["checks"] if c["outcome"] == "ERROR"}
     assert errors == {}, errors
     print(proc.stderr)

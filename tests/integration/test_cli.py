@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.reporting import validate_report_dict
+from tests.report_contract import report_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_run_sandbox_boots_the_replica_and_every_probe_passes(tmp_path: Path) ->
     # THEN every probe check passed, the JSON honours the §9 contract, exit code 0
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
-    assert validate_report_dict(report) == []
+    assert report_problems(report) == []
     checks = probe_ids(report)
     assert {"aws.credentials", "ecs.services", "http.routing", "alb.rules"} <= set(checks)
     assert {c["outcome"] for c in checks.values()} == {"PASSED"}, {k: (v["outcome"], v["message"])

@@ -22,11 +22,11 @@ from harness.reporting import (
     render_json,
     render_junit,
     render_table,
-    validate_report_dict,
+    report_schema_text,
 )
 from harness.reporting._text import display_width
 from harness.reporting.html import bar_percent
-from harness.reporting.json_report import implied_run_outcome
+from tests.report_contract import report_problems
 
 HOSTILE = '<script>alert("x")</script> & </pre></details></td>'
 ANSI_RED = "\x1b[31m"
@@ -158,7 +158,7 @@ def test_json_round_trips_to_the_model_dict() -> None:
     ids=["all-outcomes", "no-checks", "maintenance", "only-skipped"],
 )
 def test_rendered_json_satisfies_the_contract(rep: RunReport) -> None:
-    assert validate_report_dict(json.loads(render_json(rep))) == []
+    assert report_problems(json.loads(render_json(rep))) == []
 
 
 def test_json_keys_follow_the_contract_order_and_output_is_ascii() -> None:
@@ -227,55 +227,79 @@ def _duplicate_first_check(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (_delete(("run_id",)), "$.run_id: missing"),
-        (_set(("run_id",), 42), "$.run_id: expected a string, got int"),
+        (_delete(("run_id",)), "$: 'run_id' is a required property"),
+        (_set(("run_id",), 42), "$.run_id: 42 is not of type 'string'"),
+        (_set(("environment",), " "), "$.environment: ' ' does not match"),
         (_set(("outcome",), "SKIPPED"), "$.outcome: 'SKIPPED' is not one of"),
-        (_set(("outcome",), "PASSED"), "$.outcome: 'PASSED' disagrees with the checks, which imply 'ERROR'"),
-        (_set(("started_at",), "yesterday"), "$.started_at: not an ISO-8601 timestamp"),
-        (_set(("started_at",), "2026-11-25T10:00:00"), "$.started_at: timestamp has no UTC offset"),
-        (_set(("duration_ms",), "12"), "$.duration_ms: expected an integer, got str"),
-        (_set(("duration_ms",), True), "$.duration_ms: expected an integer, got bool"),
-        (_set(("estimated_cost_usd",), -0.1), "$.estimated_cost_usd: must be a finite number >= 0"),
-        (_set(("checks",), {}), "$.checks: expected a list, got dict"),
-        (_set(("surprise",), 1), "$.surprise: unexpected key"),
+        (_set(("outcome",), "PASSED"), "$.outcome: 'ERROR' was expected"),
+        (_set(("started_at",), "yesterday"), "$.started_at: 'yesterday' does not match"),
+        (_set(("started_at",), "2026-11-25T10:00:00"), "$.started_at: '2026-11-25T10:00:00' does not match"),
+        (_set(("duration_ms",), "12"), "$.duration_ms: '12' is not of type 'integer'"),
+        (_set(("duration_ms",), True), "$.duration_ms: True is not of type 'integer'"),
+        (_set(("estimated_cost_usd",), -0.1), "$.estimated_cost_usd: -0.1 is less than the minimum of 0"),
+        (_set(("checks",), {}), "$.checks: {} is not of type 'array'"),
+        (_set(("surprise",), 1), "$: Additional properties are not allowed ('surprise' was unexpected)"),
         (_set(("checks", 0, "outcome"), "OK"), "$.checks[0].outcome: 'OK' is not one of"),
         (_set(("checks", 0, "tier"), "smoke"), "$.checks[0].tier: 'smoke' is not one of"),
-        (_set(("checks", 0, "retries"), -1), "$.checks[0].retries: must be >= 0, got -1"),
+        (_set(("checks", 0, "retries"), -1), "$.checks[0].retries: -1 is less than the minimum of 0"),
         (_set(("checks", 0, "start_type"), "hot"), "$.checks[0].start_type: 'hot' is not one of"),
+        (_set(("checks", 0, "new_field"), 1), "$.checks[0]: Additional properties are not allowed ('new_field'"),
         (_set(("checks", 1, "reason"), "it_broke"), "$.checks[1].reason: 'it_broke' is not one of"),
-        (_set(("checks", 2, "reason"), None), "$.checks[2].reason: required when outcome is FAILED"),
-        (_set(("checks", 2, "evidence"), []), "$.checks[2].evidence: expected an object, got list"),
-        (_delete(("checks", 3, "message")), "$.checks[3].message: missing"),
-        (_set(("checks", 2, "steps", 1), "activate"), "$.checks[2].steps[1]: expected an object, got str"),
-        (_delete(("checks", 2, "steps", 0, "name")), "$.checks[2].steps[0].name: missing"),
-        (_set(("checks", 2, "steps", 0, "phases_ms", "dns"), "fast"), "$.checks[2].steps[0].phases_ms: phase 'dns'"),
-        (_duplicate_first_check, "$.checks[6].id: duplicate check id 'http.hermes_health'"),
+        (_set(("checks", 2, "reason"), None), "$.checks[2].reason: None is not of type 'string'"),
+        (_set(("checks", 2, "evidence"), []), "$.checks[2].evidence: [] is not of type 'object'"),
+        (_set(("checks", 2, "message"), None), "$.checks[2].message: None is not of type 'string'"),
+        (_delete(("checks", 3, "message")), "$.checks[3]: 'message' is a required property"),
+        (_set(("checks", 2, "steps", 1), "activate"), "$.checks[2].steps[1]: 'activate' is not of type 'object'"),
+        (_delete(("checks", 2, "steps", 0, "name")), "$.checks[2].steps[0]: 'name' is a required property"),
+        (_set(("checks", 2, "steps", 0, "phases_ms", "dns"), "fast"),
+         "$.checks[2].steps[0].phases_ms.dns: 'fast' is not of type 'number'"),
+        (_duplicate_first_check, "$.checks: duplicate check id 'http.hermes_health'"),
     ],
 )
-def test_validator_names_each_contract_violation(mutate: Mutation, expected: str) -> None:
+def test_schema_names_each_contract_violation(mutate: Mutation, expected: str) -> None:
     # GIVEN a valid report dict broken in exactly one place
     data = json.loads(render_json(all_outcomes_report()))
     mutate(data)
-    # WHEN validated THEN the problem is reported with its path
-    problems = validate_report_dict(data)
+    # WHEN validated against the shipped JSON Schema THEN the problem is reported with its path
+    problems = report_problems(data)
     assert any(p.startswith(expected) for p in problems), problems
 
 
-def test_validator_rejects_non_objects_and_can_allow_additive_keys() -> None:
-    assert validate_report_dict([]) == ["$: expected an object, got list"]
-    data = json.loads(render_json(all_outcomes_report()))
-    data["new_field"] = "added later"
-    data["checks"][0]["new_check_field"] = 1
-    assert len(validate_report_dict(data)) == 2
-    assert validate_report_dict(data, allow_extra_keys=True) == []
+def test_schema_rejects_non_objects() -> None:
+    assert report_problems([]) == ["$: [] is not of type 'object'"]
+
+
+def test_schema_closed_sets_are_the_models() -> None:
+    # The shipped schema is a static file; a new outcome, tier, profile or reason code must reach it too.
+    defs = json.loads(report_schema_text())["$defs"]
+    assert defs["outcome"]["enum"] == [o.value for o in Outcome]
+    assert defs["tier"]["enum"] == [t.value for t in Tier]
+    assert defs["profile"]["enum"] == [p.value for p in Profile]
+    assert defs["reason"]["enum"] == [*(r.value for r in Reason), None], "add the new reason code to report.schema.json"
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3])
-def test_validator_run_outcome_precedence_matches_the_model(size: int) -> None:
-    # The validator reimplements §9 precedence on strings; pin it to the model for every combination.
+def test_schema_run_outcome_precedence_matches_the_model(size: int) -> None:
+    # The schema states §9 precedence as if/then rules; for every combination of check outcomes exactly the
+    # model's run outcome is valid.
+    data = json.loads(render_json(report()))
+    run_outcomes = [o.value for o in Outcome if o is not Outcome.SKIPPED]
     for outcomes in itertools.product(list(Outcome), repeat=size):
-        expected = run_outcome([check(f"c{i}", o, Reason.IDLE) for i, o in enumerate(outcomes)])
-        assert implied_run_outcome([o.value for o in outcomes]) == expected.value
+        checks = [check(f"c{i}", o, Reason.IDLE) for i, o in enumerate(outcomes)]
+        data["checks"] = [c.to_dict() for c in checks]
+        valid = set()
+        for candidate in run_outcomes:
+            data["outcome"] = candidate
+            if not report_problems(data):
+                valid.add(candidate)
+        assert valid == {run_outcome(checks).value}, outcomes
+
+
+def test_schema_ships_with_the_package_and_the_cli_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(report_schema_text())
 
 
 # --- terminal table and progress lines ---------------------------------------------------------------
