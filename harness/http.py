@@ -219,7 +219,11 @@ def _url_settings_hint(url: str) -> str:
 
 
 class HttpClient:
-    """One ``requests.Session`` shared by all checks (connection reuse), explicit timeouts on every call."""
+    """One ``requests.Session`` shared by all checks (connection reuse), explicit timeouts on every call.
+
+    The default session's adapters report their sockets to the watchdog; a ``session`` passed in (tests, benches)
+    keeps its own adapters, so its steps are bounded by the socket timeouts only.
+    """
 
     def __init__(self, session: requests.Session | None = None, *, max_body_bytes: int = 1_048_576,
                  ca_bundle: str | None = None, max_redirects: int = 5,
