@@ -27,6 +27,8 @@ def add_parser(sub: Any) -> None:
     discover.add_argument("--profile", choices=("session-platform", "queue-platform"))
     discover.add_argument("--environment", default=None,
                           help="environment whose resources to find (default CANARY_ENVIRONMENT or production)")
+    discover.add_argument("--cdk", action="store_true",
+                          help="print it as one entry of the CDK context's environments list (name, region, targets)")
     discover.add_argument("--sandbox", action="store_true", help="boot the offline replica and discover in it")
     discover.add_argument("--decoys", action="store_true",
                           help="with --sandbox: also seed look-alike resources of other environments")
@@ -55,7 +57,7 @@ def _sandbox(enabled: bool, profile: str | None, decoys: bool) -> Iterator[dict[
 
 def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cli.doctor import _clients
-    from harness.discover import PRODUCTION, discover
+    from harness.discover import PRODUCTION, as_cdk_environment, discover
 
     if args.decoys and not args.sandbox:
         raise DiscoverUsageError("--decoys needs --sandbox")
@@ -79,7 +81,8 @@ def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         found = discover(clients.client, environment=environment, profile=profile,
                          queue_name_prefix=environ.get("QUEUE_NAME_PREFIX") or "webordinary-",
                          canary_environment=environ.get("CANARY_ENVIRONMENT") or environment)
-        print(json.dumps(found.config, indent=2, sort_keys=False), file=out)
+        shown = as_cdk_environment(found, region) if args.cdk else found.config
+        print(json.dumps(shown, indent=2, sort_keys=False), file=out)
         for key, source in found.sources.items():
             if key not in ("environment", "profile"):
                 print(f"  {key}: {source}", file=err)

@@ -60,6 +60,14 @@ class Discovery:
         return None
 
 
+def as_cdk_environment(found: Discovery, region: str) -> dict[str, Any]:
+    """The discovery as one entry of the CDK context's ``environments`` list (``name`` instead of ``environment``;
+    the target keys are the same)."""
+    entry: dict[str, Any] = {"name": found.config.get("environment", found.environment), "region": region}
+    entry.update({k: v for k, v in found.config.items() if k != "environment"})
+    return entry
+
+
 def _tokens(name: str) -> set[str]:
     return set(re.split(r"[^a-z0-9]+", name.lower()))
 

@@ -81,3 +81,4 @@ def test_the_table_names_only_real_looking_actions() -> None:
         for action in actions:
             service, _, name = action.partition(":")
             assert service and name[:1].isupper(), (sid, action)
+
