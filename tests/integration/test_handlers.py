@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -167,7 +170,7 @@ def test_a_failing_run_emits_check_failed_for_each_failed_check(sandbox: Any, ca
     views = emf(capsys.readouterr().out)
     by_check = {d.get("Check"): v for d, v in views if "Check" in d}
     # AND each FAILED check sent CheckFailed=1 under exactly the dimensions its alarm watches; nothing else did
-    assert sorted(c for c, v in by_check.items() if "CheckFailed" in v) == failed
+    assert sorted(c for c, v in by_check.items() if c is not None and "CheckFailed" in v) == failed
     for check_id in failed:
         dims = next(d for d, v in views if d.get("Check") == check_id)
         assert dims == contract.check_dimensions("sandbox", check_id)
@@ -197,6 +200,36 @@ def test_a_canary_error_is_counted_in_canary_errors_never_in_check_failed(sandbo
     errors = sum(1 for c in checks.values() if c["outcome"] in ("ERROR", "INCOMPLETE"))
     assert (run["RunPassed"], run["CanaryErrors"]) == (("Count", 0.0), ("Count", float(errors)))
     assert errors >= 1 and "ChecksFailed" not in run
+
+
+_FRESH_INVOKE = """
+import json, sys
+from tests.lambda_support import LambdaContext
+import handlers.canary as handler
+response = handler.lambda_handler(json.loads(sys.argv[1]), LambdaContext())
+print("RESULT " + json.dumps({"outcome": response["outcome"],
+      "pydantic": sorted(m for m in sys.modules if m.split(".")[0] == "pydantic"),
+      "checks": sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("harness.checks."))}))
+"""
+
+
+@pytest.mark.parametrize(("event", "modules"), [
+    ({"tiers": ["probe"]}, {"account", "alb", "cloudwatch", "dynamodb", "ecs", "efs", "http_probes", "hygiene",
+                            "latency"}),
+    ({"checks": ["http.hermes_health"]}, {"http_probes"}),
+])
+def test_a_cold_scheduled_invoke_loads_no_pydantic_and_only_the_selected_checks_modules(
+        sandbox: Any, canary_env: dict[str, str], event: dict[str, Any], modules: set[str]) -> None:
+    """Cold start (issue 13): a fresh container's scheduled run never imports the event model, nor the modules of
+    checks it did not select (journeys, destructive, the queue platform's)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _FRESH_INVOKE, json.dumps(event)], cwd=root, timeout=120,
+                          env={**os.environ, **canary_env, "AWS_LAMBDA_FUNCTION_NAME": "canary-cold"},
+                          capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result == {"outcome": "PASSED", "pydantic": [], "checks": sorted(modules)}, result
 
 
 def test_a_scheduled_envelope_runs_the_configured_selection(sandbox: Any, canary_env: dict[str, str]) -> None:
