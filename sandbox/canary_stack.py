@@ -204,7 +204,8 @@ def deploy(sandbox: Sandbox) -> CanaryStack:
     selftest_arn = f"arn:aws:cloudwatch:{res.region}:{res.account_id}:alarm:{selftest}"
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
         "Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    for kind in KINDS:
+    # As the CDK app: the queue profile deploys only the probe function.
+    for kind in KINDS if sandbox.profile != "queue-platform" else ("probe",):
         role = iam.create_role(RoleName=f"{stack.name}-{kind.capitalize()}Role",
                                AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         iam.put_role_policy(RoleName=role.rsplit("/", 1)[-1], PolicyName="CanaryPolicy",

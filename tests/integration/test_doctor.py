@@ -349,3 +349,14 @@ def test_the_readme_names_every_sandbox_setup_and_finding_area() -> None:
     areas = {finding_id for _, finding_id in SETUPS.values()} | {"tls.base_url", "stack.deployed",
                                                                   "resource.ecs_cluster"}
     assert [a for a in sorted(areas) if f"`{a}`" not in readme] == []
+
+
+@pytest.mark.slow
+def test_cli_doctor_sandbox_queue_profile_passes(exclusive_moto: None) -> None:
+    proc = canary("doctor", "--sandbox", "--profile", "queue-platform", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    ids = {f["id"] for f in report["findings"]}
+    assert {"resource.state_machine", "resource.ownership_table", "iam.probe"} <= ids
+    assert "iam.journey" not in ids  # the queue profile deploys only the probe function
+    assert any(i.startswith("resource.dlq_urls[") for i in ids)
