@@ -21,8 +21,10 @@ template-level tests in ``tests/infra/test_cdk_iam.py`` instead:
   (``dynamodb:LeadingKeys``, ``cloudwatch:namespace``, ``ecs:cluster``, ``kms:ViaService``, ``aws:SourceArn``);
 - **resource policies** (SNS topic, KMS key, secret, bucket, queue policies), permission boundaries, SCPs, session
   policies and the ``iam:PassRole`` checks of other services are not evaluated at all;
-- **action names**: moto names an action after the request's signing name, so CloudWatch calls are checked as
-  ``monitoring:<Action>``; the moto copy adds that alias beside every ``cloudwatch:`` action.
+- **action names**: moto names an action after the request's signing name and API operation, so CloudWatch calls
+  are checked as ``monitoring:<Action>`` and S3's HeadObject/ListObjectsV2 as themselves; the moto copy adds those
+  aliases beside ``cloudwatch:*``, ``s3:GetObject`` and ``s3:ListBucket`` (same resources);
+- **signatures**: moto verifies bodyless EFS requests against the wrong payload; the sandbox corrects that check.
 """
 
 from __future__ import annotations
@@ -45,8 +47,13 @@ ADMIN_USER = "sandbox-admin"
 # Services whose requests moto authorizes against the resource they address (moto's _determine_resource and its
 # S3 handler); every other service is authorized against "*".
 RESOURCE_AWARE = frozenset({"s3", "sqs"})
-# moto checks "<signing name>:<Action>": botocore signs CloudWatch requests as "monitoring".
+# moto checks "<signing name>:<Operation>": botocore signs CloudWatch requests as "monitoring", and an S3 operation
+# is checked under its own name where IAM has another (HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket).
 SIGNING_ALIASES = {"cloudwatch": "monitoring"}
+OPERATION_ALIASES: dict[str, tuple[str, ...]] = {
+    "s3:GetObject": ("s3:HeadObject",),
+    "s3:ListBucket": ("s3:ListObjectsV2", "s3:ListObjects", "s3:HeadBucket"),
+}
 # Services whose bodyless requests moto verifies against the wrong payload (see _verify_bodyless_requests_as_signed).
 BODYLESS_FIX = frozenset({"elasticfilesystem"})
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -194,10 +201,12 @@ def role_policies(template: Mapping[str, Any], kind: str, *, account: str, regio
         if r.get("Type") == "AWS::Lambda::Function" and isinstance(r.get("Properties", {}).get("FunctionName"), str)
     }
     matching = sorted(n for n in functions if n.startswith("webordinary-canary-") and n.endswith(f"-{kind}"))
-    if len(matching) != 1:
-        raise IamTemplateError(f"{ENV_FUNCTION}={kind}: the template has {len(matching)} canary functions named "
-                               f"webordinary-canary-<environment>-{kind} ({', '.join(matching) or 'none'}); "
-                               f"synthesize one environment")
+    if not matching:
+        raise IamTemplateError(f"{ENV_FUNCTION}={kind}: the template has no function webordinary-canary-<environment>-"
+                               f"{kind} (is the {kind} tier among the environment's tiers?)")
+    if len(matching) > 1:
+        raise IamTemplateError(f"{ENV_FUNCTION}={kind}: the template has {len(matching)} such functions "
+                               f"({', '.join(matching)}); name the template of one environment's stack")
     function = matching[0]
     role_ref = functions[function].get("Role")
     if not (isinstance(role_ref, dict) and "Fn::GetAtt" in role_ref):
@@ -236,6 +245,7 @@ def as_moto_evaluates(document: Mapping[str, Any]) -> dict[str, Any]:
             moto_statement["Resource"] = "*"
         aliases = [f"{SIGNING_ALIASES[a.split(':', 1)[0]]}:{a.split(':', 1)[1]}"
                    for a in actions if a.split(":", 1)[0] in SIGNING_ALIASES]
+        aliases += [alias for a in actions for alias in OPERATION_ALIASES.get(a, ())]
         if aliases:
             moto_statement["Action"] = [*actions, *aliases]
         statements.append(moto_statement)
@@ -255,8 +265,8 @@ class IamMode:
         self.template_path = Path(template)
         self.kind = kind
         self.template = load_template(self.template_path)
-        if kind not in FUNCTION_KINDS:
-            raise IamTemplateError(f"{ENV_FUNCTION}: {kind!r} is not one of {', '.join(FUNCTION_KINDS)}")
+        # Fail at construction (a usage error), not mid-boot: the real resolution happens at enable().
+        role_policies(self.template, kind, account="123456789012", region="us-west-2")
         self.role: RolePolicies | None = None
         self._credentials: dict[str, str] = {}
         self._moto_url: str | None = None
