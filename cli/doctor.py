@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from infra.config import TARGET_CONFIG_KEY, InfraConfigError, target_file_context
+
 DEFAULT_LAYER_VERSION = "27"
 
 
@@ -27,6 +29,8 @@ def add_parser(sub: Any) -> None:
     doctor = sub.add_parser("doctor", help="read-only preflight of the account, target and deployed canary")
     doctor.add_argument("--profile", choices=("session-platform", "queue-platform"))
     doctor.add_argument("--config", metavar="FILE", help="JSON config file (same keys as CANARY_CONFIG)")
+    doctor.add_argument("--target-config", metavar="FILE",
+                        help="the CDK target file the stack is deployed from (default: cdk.json's target_config)")
     doctor.add_argument("--stack-name", help="the deployed canary stack (default WebordinaryCanary-<env>-<region>)")
     doctor.add_argument("--layer-version", default=None,
                         help="Powertools layer version to expect (default: cdk.json's powertools_layer_version)")
@@ -40,15 +44,22 @@ def add_parser(sub: Any) -> None:
                              "topic_policy_missing")
 
 
-def deploy_context(path: Path, environment: str) -> dict[str, Any]:
-    """The CDK context the deploy of ``environment`` will use: cdk.json's top-level keys overridden by its
-    ``environments`` entry of that name (empty when there is no readable cdk.json)."""
+def deploy_context(path: Path, environment: str, target_config: str | None = None) -> dict[str, Any]:
+    """The CDK context the deploy of ``environment`` will use, read as the CDK app reads it: the ``target_config``
+    file (``--target-config``, else cdk.json's key), then cdk.json's top-level keys, overridden by the
+    ``environments`` entry of that name (empty when there is nothing readable)."""
     try:
         context = json.loads(path.read_text(encoding="utf-8")).get("context", {})
     except (OSError, ValueError, AttributeError):
-        return {}
+        context = {}
     if not isinstance(context, dict):
-        return {}
+        context = {}
+    named = target_config or context.get(TARGET_CONFIG_KEY)
+    if named:
+        try:
+            context = {**target_file_context(named), **context}
+        except InfraConfigError as exc:
+            raise DoctorUsageError(str(exc)) from exc
     listed = context.get("environments")
     entries: list[Any] = listed if isinstance(listed, list) else []
     entry = next((e for e in entries if isinstance(e, dict) and e.get("name") == environment), {})
@@ -129,7 +140,7 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_CANNOT_RUN
         ca_files = [p for p in (config.ca_bundle, environ.get("REQUESTS_CA_BUNDLE"), environ.get("SSL_CERT_FILE"))
                     if p]
-        context = deploy_context(Path("cdk.json"), config.environment)
+        context = deploy_context(Path("cdk.json"), config.environment, args.target_config)
         options = DoctorOptions(
             region=region, stack_name=args.stack_name,
             powertools_layer_version=str(args.layer_version or context.get("powertools_layer_version")

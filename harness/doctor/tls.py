@@ -7,16 +7,15 @@ with the standard library against the system trust store plus any configured CA 
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from harness.doctor.findings import Collector
+from harness.tls_evidence import peer_certificate
 
 EXPIRY_MARGIN_DAYS = 14
 
@@ -27,27 +26,6 @@ def _names(cert: dict[str, Any]) -> dict[str, Any]:
               if key in ("commonName", "organizationName")]
     return {"subject": subject, "dns_names": [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"],
             "issuer": issuer, "not_after": cert.get("notAfter")}
-
-
-def _unverified_names(host: str, port: int, timeout: float) -> dict[str, Any]:
-    """The certificate's names without verifying it, for the evidence of a failed verification (best effort)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=host) as tls:
-            der = tls.getpeercert(binary_form=True)
-        if not der:
-            return {}
-        with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as handle:
-            handle.write(ssl.DER_cert_to_PEM_cert(der))
-        try:
-            return _names(ssl._ssl._test_decode_cert(handle.name))  # type: ignore[attr-defined]
-        finally:
-            os.unlink(handle.name)
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 def _context(ca_files: Sequence[str]) -> ssl.SSLContext:
@@ -81,7 +59,7 @@ def check_url(out: Collector, finding_id: str, url: str, *, timeout_s: float, ca
                 context.wrap_socket(raw, server_hostname=host) as tls:
             cert = tls.getpeercert() or {}
     except ssl.SSLCertVerificationError as exc:
-        evidence = _unverified_names(host, port, timeout_s)
+        evidence = peer_certificate(host, port, timeout_s)  # read-only handshake, shared with http's evidence
         reason = exc.verify_message or str(exc)
         fix = ("use a host name the certificate covers, or put a certificate for this host on the listener"
                if "mismatch" in reason.lower() or "hostname" in reason.lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from harness.doctor import DoctorReport, Finding, Level
 
@@ -36,3 +37,19 @@ def test_text_and_json_forms() -> None:
     assert data["findings"][1] == {"id": "alerts.subscription", "level": "fail", "what": "no confirmed subscription",
                                    "why": "nobody is paged", "fix": "confirm the e-mail",
                                    "evidence": {"pending": ["oncall@example.com"]}}
+
+
+def test_the_deploy_context_reads_the_target_file_as_the_cdk_app_does(tmp_path: Path) -> None:
+    from cli.doctor import deploy_context
+
+    target = tmp_path / "targets.json"
+    target.write_text(json.dumps({"profile": "queue-platform", "reserved_concurrency": 5, "region": "us-west-2"}))
+    cdk = tmp_path / "cdk.json"
+    cdk.write_text(json.dumps({"context": {"target_config": str(target), "region": "eu-west-1",
+                                           "environments": [{"name": "staging", "reserved_concurrency": 2}]}}))
+    assert deploy_context(cdk, "production")["reserved_concurrency"] == 5  # from the target file
+    assert deploy_context(cdk, "production")["region"] == "eu-west-1"  # cdk.json's own keys win
+    assert deploy_context(cdk, "staging")["reserved_concurrency"] == 2  # the environment entry wins
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"reserved_concurrency": 9}))
+    assert deploy_context(cdk, "production", str(other))["reserved_concurrency"] == 9
