@@ -20,7 +20,6 @@ from harness.contract import (
     CANARY_ERRORS,
     CHECK_DURATION,
     CHECKS_FAILED,
-    CONTAINER_READY_LATENCY,
     ESTIMATED_RUN_COST,
     LATENCY_SLI_CHECKS,
     LEAKED_SESSIONS,
@@ -29,21 +28,18 @@ from harness.contract import (
     LOG_FIELD_OUTCOME,
     LOG_FIELD_REASON,
     LOG_KIND_CHECK_RESULT,
-    NAMESPACE,
     PREVIEW_LATENCY,
     RUN_PASSED,
     SESSION_ACTIVATE_LATENCY,
     WEBSOCKET_CONNECT_LATENCY,
-    check_dimensions,
-    container_ready_dimensions,
 )
-from harness.contract import (
-    run_dimensions as run_dims,
-)
-from infra.alarms import DURATION_WARN_FRACTION, CanaryAlarms, dashboard_name
+from infra.alarm_factory import dashboard_name
+from infra.alarms import CanaryAlarms
 from infra.canary_function import CanaryFunction
 from infra.catalogue import tier_of
 from infra.config import EnvironmentConfig
+from infra.metrics import CanaryMetrics
+from infra.monitoring.functions import DURATION_WARN_FRACTION, duration_warn_ms
 
 PERCENTILES = ("p50", "p90", "p99")
 LIFECYCLE = "session.lifecycle"
@@ -69,11 +65,6 @@ LATEST_FAILURES_QUERY = (
 )
 
 
-def _metric(name: str, dimensions: Mapping[str, str], statistic: str, minutes: int, label: str) -> cw.Metric:
-    return cw.Metric(namespace=NAMESPACE, metric_name=name, dimensions_map=dict(dimensions), statistic=statistic,
-                     period=cdk.Duration.minutes(minutes), label=label)
-
-
 class CanaryDashboard(Construct):
     """One dashboard per (environment, region) stack."""
 
@@ -89,6 +80,7 @@ class CanaryDashboard(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         env = cfg.name
+        metrics = CanaryMetrics(env)
         checks = cfg.alarmed_checks
         every = {c: functions[tier_of(c)].every_minutes for c in checks}
         fastest = min(f.every_minutes for k, f in functions.items() if k != "sweeper")
@@ -126,10 +118,10 @@ class CanaryDashboard(Construct):
                 title="Runs",
                 left=[cw.MathExpression(expression="100 * runs", label="run pass rate (%)",
                                         period=cdk.Duration.minutes(fastest),
-                                        using_metrics={"runs": _metric(RUN_PASSED, run_dims(env), "Average",
-                                                                       fastest, "RunPassed")})],
-                right=[_metric(CHECKS_FAILED, run_dims(env), "Sum", fastest, "checks failed"),
-                       _metric(CANARY_ERRORS, run_dims(env), "Sum", fastest, "canary errors")],
+                                        using_metrics={"runs": metrics.run(RUN_PASSED, "Average", fastest,
+                                                                           "RunPassed")})],
+                right=[metrics.run(CHECKS_FAILED, "Sum", fastest, "checks failed"),
+                       metrics.run(CANARY_ERRORS, "Sum", fastest, "canary errors")],
                 left_y_axis=cw.YAxisProps(min=0, max=100, show_units=False),
                 right_y_axis=cw.YAxisProps(min=0, show_units=False), width=12, height=8,
             ),
@@ -138,14 +130,14 @@ class CanaryDashboard(Construct):
         if sli:
             self.dashboard.add_widgets(*[
                 cw.GraphWidget(title=f"Check duration {p} (ms), latency SLIs", width=8, height=8,
-                               left=[_metric(CHECK_DURATION, check_dimensions(env, c), p, every[c], c) for c in sli],
+                               left=[metrics.check(CHECK_DURATION, c, p, every[c], c) for c in sli],
                                left_y_axis=cw.YAxisProps(min=0, show_units=False),
                                legend_position=cw.LegendPosition.BOTTOM)
                 for p in PERCENTILES
             ])
         if LIFECYCLE in checks:
-            self.dashboard.add_widgets(*self._journey_widgets(env, every[LIFECYCLE]))
-        self.dashboard.add_widgets(*self._cost_and_hygiene(env, functions, schedule_dlq))
+            self.dashboard.add_widgets(*self._journey_widgets(metrics, every[LIFECYCLE]))
+        self.dashboard.add_widgets(*self._cost_and_hygiene(metrics, functions, schedule_dlq))
         self.dashboard.add_widgets(*self._lambda_health(functions))
         self.dashboard.add_widgets(cw.LogQueryWidget(
             title="Latest failures (canary logs)",
@@ -156,13 +148,13 @@ class CanaryDashboard(Construct):
         ))
 
     @staticmethod
-    def _journey_widgets(env: str, minutes: int) -> Sequence[cw.IWidget]:
-        lifecycle = check_dimensions(env, LIFECYCLE)
+    def _journey_widgets(metrics: CanaryMetrics, minutes: int) -> Sequence[cw.IWidget]:
         key = [(SESSION_ACTIVATE_LATENCY, "activate"), (PREVIEW_LATENCY, "preview"),
                (WEBSOCKET_CONNECT_LATENCY, "websocket")]
-        latencies = [_metric(name, lifecycle, p, minutes, f"{label} {p}") for name, label in key for p in PERCENTILES]
+        latencies = [metrics.check(name, LIFECYCLE, p, minutes, f"{label} {p}") for name, label in key
+                     for p in PERCENTILES]
         ready = [
-            _metric(CONTAINER_READY_LATENCY, container_ready_dimensions(env, start), p, minutes, f"{start} {p}")
+            metrics.container_ready(start, p, minutes, f"{start} {p}")
             for start in ("cold", "warm") for p in PERCENTILES
         ]
         return (
@@ -173,28 +165,25 @@ class CanaryDashboard(Construct):
         )
 
     @staticmethod
-    def _cost_and_hygiene(env: str, functions: Mapping[str, CanaryFunction],
+    def _cost_and_hygiene(metrics: CanaryMetrics, functions: Mapping[str, CanaryFunction],
                           schedule_dlq: sqs.IQueue) -> Sequence[cw.IWidget]:
         day = cdk.Duration.days(1)
         widgets: list[cw.IWidget] = [
             cw.GraphWidget(
                 title="Estimated canary cost per day (USD)", width=8, height=6, period=day,
-                left=[cw.Metric(namespace=NAMESPACE, metric_name=ESTIMATED_RUN_COST, dimensions_map=run_dims(env),
-                                statistic="Sum", period=day, label="USD per day")],
+                left=[metrics.run(ESTIMATED_RUN_COST, "Sum", int(day.to_minutes()), "USD per day")],
                 left_y_axis=cw.YAxisProps(min=0, show_units=False), view=cw.GraphWidgetView.BAR,
             ),
         ]
         if "sweeper" in functions:
             widgets.append(cw.GraphWidget(
                 title="Leaked synthetic sessions", width=8, height=6,
-                left=[_metric(LEAKED_SESSIONS, run_dims(env), "Maximum", functions["sweeper"].every_minutes,
-                              "leaked")],
+                left=[metrics.run(LEAKED_SESSIONS, "Maximum", functions["sweeper"].every_minutes, "leaked")],
                 left_y_axis=cw.YAxisProps(min=0, show_units=False),
             ))
         widgets.append(cw.GraphWidget(
             title="Undelivered scheduled runs (DLQ)", width=8, height=6,
-            left=[schedule_dlq.metric_approximate_number_of_messages_visible(statistic="Maximum",
-                                                                            label="messages")],
+            left=[CanaryMetrics.queue_depth(schedule_dlq, "messages")],
             left_y_axis=cw.YAxisProps(min=0, show_units=False),
         ))
         return widgets
@@ -209,7 +198,7 @@ class CanaryDashboard(Construct):
                        fn.function.metric_errors(statistic="Sum", label=f"{kind} errors"),
                        fn.function.metric_throttles(statistic="Sum", label=f"{kind} throttles")]
             durations.append(fn.function.metric_duration(statistic="Maximum", label=f"{kind} max"))
-            limits.append(cw.HorizontalAnnotation(value=fn.timeout_s * 1000 * DURATION_WARN_FRACTION,
+            limits.append(cw.HorizontalAnnotation(value=duration_warn_ms(fn),
                                                   label=f"{kind} {int(DURATION_WARN_FRACTION * 100)}% of timeout"))
         return (
             cw.GraphWidget(title="Lambda invocations, errors, throttles", left=counts, width=12, height=6,

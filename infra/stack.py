@@ -10,7 +10,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from harness.contract import alarm_prefix, selftest_alarm_name
-from infra.alarms import CanaryAlarms, dashboard_name
+from infra.alarm_factory import dashboard_name
+from infra.alarms import CanaryAlarms
 from infra.canary_function import SPECS, CanaryFunction, vpc_placement
 from infra.catalogue import TIER_ORDER
 from infra.config import EnvironmentConfig

@@ -26,8 +26,8 @@ from handlers.canary import CanaryHandler
 from handlers.composition import build_app, logger
 from handlers.sweeper import SweepHandler
 from harness import contract
-from infra.alarms import SELFTEST_METRIC
 from infra.dashboard import PER_CHECK_QUERY
+from infra.metrics import SELFTEST_METRIC
 from sandbox.queue_side import QueueSide
 from tests.infra.conftest import PRODUCTION, QUEUE, Synthesized
 from tests.infra.template_tools import by_property, dimensions
