@@ -2,7 +2,8 @@
 
 Unknown keys, wrong types, unknown tiers, profiles or check ids are rejected with details naming the field
 (never echoing the value); the handler then returns ``{"error": "validation", ...}`` and runs nothing. An
-EventBridge scheduled-event envelope is accepted too: its ``detail`` (``{}`` for a plain schedule) is the request.
+EventBridge scheduled-event envelope is accepted too (validated with Powertools' ``EventBridgeModel``: every
+field EventBridge sends is required): its ``detail`` (``{}`` for a plain schedule) is the request.
 
 What an error says is bounded whatever the event holds (a 5 MB check id, 200,000 unknown ids): a rejected value
 is described by kind and length, at most ``MAX_LISTED`` of them are listed and at most ``MAX_DETAILS`` details
@@ -14,11 +15,15 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from handlers.scheduled import is_scheduled_envelope  # one definition, in the module the fast path imports
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 # Kept equal to harness.contract.TIERS / PROFILES (a unit test compares them).
 TierName = Literal["probe", "journey", "destructive"]
@@ -108,14 +113,23 @@ class SweepRequest(BaseModel):
         return value
 
 
-class _ScheduledEnvelope(BaseModel):
-    """The EventBridge scheduled-event envelope (only the keys we rely on are typed; the rest pass)."""
+@cache
+def _scheduled_event_model() -> type[EventBridgeModel]:
+    """Powertools' EventBridge event model narrowed to a schedule's event (``detail`` is the request).
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    Imported on first use: only a raw envelope needs it, and the schedules send constant input, so neither the
+    sweeper's cold start (it imports this module) nor any other invoke pays for it. Powertools'
+    ``EventBridgeEnvelope`` is not used: it cannot pass the validation context (the known check ids) to the
+    request model, and importing it loads every Powertools envelope (about 80 ms).
+    """
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-    source: Literal["aws.events"]
-    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
-    detail: dict[str, Any] = Field(default_factory=dict)
+    class ScheduledEvent(EventBridgeModel):
+        source: Literal["aws.events"]
+        detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+        detail: dict[str, Any]
+
+    return ScheduledEvent
 
 
 _SHOWABLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,23}$")
@@ -150,7 +164,7 @@ def _unwrap(event: Any) -> tuple[Any, str]:
         return {}, ""
     if is_scheduled_envelope(event):
         try:
-            envelope = _ScheduledEnvelope.model_validate(event)
+            envelope = _scheduled_event_model().model_validate(event)
         except ValidationError as exc:
             raise EventInvalid(_details(exc)) from exc
         return envelope.detail, "detail."

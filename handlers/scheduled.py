@@ -16,6 +16,10 @@ from typing import Any, Protocol
 from harness import contract
 
 _MAX_ITEMS = 1000  # as handlers.events.MAX_ITEMS: a longer list goes to the model, which refuses it
+# What EventBridge puts in every event (Powertools' EventBridgeModel requires them): an envelope lacking one goes to
+# the model, which names what is missing.
+_ENVELOPE_KEYS = frozenset({"version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                            "detail"})
 
 
 class RunRequest(Protocol):
@@ -61,7 +65,7 @@ def scheduled_request(event: Any, known_checks: Collection[str]) -> PlainRequest
     if is_scheduled_envelope(event):
         detail = event.get("detail", {})
         if event.get("source") != "aws.events" or event.get("detail-type") != "Scheduled Event" or (
-                type(detail) is not dict):
+                type(detail) is not dict) or not event.keys() >= _ENVELOPE_KEYS:
             return None
         body = detail
     if body is None or (type(body) is dict and not body):

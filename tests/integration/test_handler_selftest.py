@@ -115,7 +115,9 @@ def test_a_selftest_event_with_anything_else_is_invalid_and_touches_nothing(
 
 def test_selftest_alone_and_inside_a_schedule_envelope_parse() -> None:
     assert parse_canary_event({"selftest": True}, known_checks=KNOWN).selftest is True
-    envelope = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"selftest": True}}
+    envelope = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+                "source": "aws.events", "account": "123456789012", "time": "2026-11-25T18:00:00Z",
+                "region": "us-west-2", "resources": [], "detail": {"selftest": True}}
     assert parse_canary_event(envelope, known_checks=KNOWN).selftest is True
     assert parse_canary_event({}, known_checks=KNOWN).selftest is False
     explicit_run = parse_canary_event({"selftest": False, "tiers": ["probe"]}, known_checks=KNOWN)

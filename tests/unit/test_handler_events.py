@@ -113,6 +113,10 @@ def test_valid_events(event: Any, expected: CanaryRequest) -> None:
     ({**SCHEDULED, "detail-type": "Object Created"}, ["detail-type"]),
     ({**SCHEDULED, "detail": {"tiers": ["probes"]}}, ["detail.tiers.0"]),
     ({**SCHEDULED, "detail": {"everything": True}}, ["detail.everything"]),
+    # Powertools' EventBridgeModel: what EventBridge always sends is required and typed
+    ({k: v for k, v in SCHEDULED.items() if k not in ("id", "time", "detail")}, ["id", "time", "detail"]),
+    ({**SCHEDULED, "time": "yesterday", "resources": "rule"}, ["time", "resources"]),
+    ({**SCHEDULED, "source": "aws.ec2"}, ["source"]),
 ])
 def test_invalid_events_name_every_offending_field(event: Any, fields: list[str]) -> None:
     with pytest.raises(EventInvalid) as caught:
@@ -251,6 +255,7 @@ def test_the_schedules_own_events_take_the_fast_path_with_the_models_answer(even
     {"tiers": "probe"}, {"tiers": []}, {"tiers": ["smoke"]}, {"checks": ["http.hermes_healht"]},
     {"tiers": ["probe"], "dry_run": True}, {"selftest": True}, {"profile": "queue-platform"}, [], "probe",
     {"tiers": [1]}, {**SCHEDULED, "detail-type": "Other"}, {**SCHEDULED, "detail": []}, {"tiers": ("probe",)},
+    {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}},  # not an envelope EventBridge sends
 ])
 def test_anything_else_goes_to_the_model(event: Any) -> None:
     assert scheduled_request(event, contract.all_check_ids()) is None
@@ -488,9 +493,11 @@ def test_importing_the_canary_handler_loads_no_check_module_and_no_pydantic() ->
 
 
 def test_importing_the_handlers_leaves_the_rarely_needed_modules_unloaded() -> None:
-    """Cold start: the secrets provider, the harness app and the run lock are imported when first needed."""
+    """Cold start: the secrets provider, the harness app, the run lock and Powertools' EventBridge model (only a raw
+    envelope needs it) are imported when first needed."""
     code = ("import sys, handlers.canary, handlers.sweeper; "
             "print(sorted(m for m in ('aws_lambda_powertools.utilities.parameters', "
-            "'harness.app', 'harness.run_lock') if m in sys.modules))")
+            "'harness.app', 'harness.run_lock', 'aws_lambda_powertools.utilities.parser.models.event_bridge') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
