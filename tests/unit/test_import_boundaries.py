@@ -83,3 +83,70 @@ def test_import_linter_contracts_are_kept() -> None:
     assert proc.returncode == 0, output
     assert "0 broken" in output, output
     assert "harness is a pure library" in output and "KEPT" in output
+
+
+# infra may read of harness only its stdlib-only contract layer (issue 12 #3): an allow-list, so a harness module
+# that infra starts to import fails here until it is deliberately added (and is itself stdlib only).
+INFRA = REPO / "infra"
+INFRA_MAY_IMPORT = ("harness.contract", "harness.iam_actions", "harness.spec")
+
+
+def harness_imports_outside(root: Path, allowed: tuple[str, ...], repo: Path = REPO) -> list[str]:
+    """Every import of a ``harness`` module under ``root`` that is not one of ``allowed`` (or inside one)."""
+    violations = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in _imported_modules(tree):
+            if module.split(".")[0] != "harness":
+                continue
+            if not any(module == ok or module.startswith(ok + ".") for ok in allowed):
+                violations.append(f"{path.relative_to(repo)}:{line}: imports {module}")
+    return violations
+
+
+def test_infra_imports_of_harness_only_the_contract_layer() -> None:
+    files = list(INFRA.rglob("*.py"))
+    assert len(files) > 10, "the scan found no infra modules: wrong root?"
+    violations = harness_imports_outside(INFRA, INFRA_MAY_IMPORT)
+    assert violations == [], (
+        "infra may import of harness only " + ", ".join(INFRA_MAY_IMPORT) + " (stdlib only, no boto3): move what "
+        "infra needs into the contract layer, spelled `from harness.contract import ...`:\n" + "\n".join(violations))
+
+
+def test_the_contract_layer_infra_reads_is_stdlib_only() -> None:
+    layer = [REPO / (name.replace(".", "/") + ".py") for name in INFRA_MAY_IMPORT]
+    present = [path for path in layer if path.exists()]
+    assert REPO / "harness/contract.py" in present
+    violations = []
+    for path in present:
+        for line, module in _imported_modules(ast.parse(path.read_text(encoding="utf-8"))):
+            top = module.split(".")[0]
+            allowed_harness = module in INFRA_MAY_IMPORT
+            if top != "__future__" and top not in sys.stdlib_module_names and not allowed_harness:
+                violations.append(f"{path.relative_to(REPO)}:{line}: imports {module}")
+    assert violations == [], "the contract layer must stay stdlib only (infra imports it):\n" + "\n".join(violations)
+
+
+def test_the_infra_allow_list_catches_any_other_harness_module(tmp_path: Path) -> None:
+    """The guard itself: the allowed modules pass, any other harness module (or the bare package) is reported."""
+    package = tmp_path / "infra"
+    package.mkdir()
+    (package / "ok.py").write_text(
+        "from harness.contract import NAMESPACE\nimport harness.iam_actions\nfrom harness.spec import CheckSpec\n",
+        encoding="utf-8",
+    )
+    (package / "bad.py").write_text(
+        "from harness.config import CanaryConfig\n"
+        "from harness import contract\n"
+        "import harness.contracts\n"
+        "def late():\n"
+        "    import importlib\n"
+        "    return importlib.import_module('harness.runner')\n",
+        encoding="utf-8",
+    )
+    assert harness_imports_outside(package, INFRA_MAY_IMPORT, tmp_path) == [
+        "infra/bad.py:1: imports harness.config",
+        "infra/bad.py:2: imports harness",
+        "infra/bad.py:3: imports harness.contracts",
+        "infra/bad.py:6: imports harness.runner",
+    ]
