@@ -214,3 +214,96 @@ def test_a_configured_platform_stack_is_described_by_name_for_deploy_awareness(s
         f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/WebordinaryEditStack/*"]
     production = statements(synthesized, PRODUCTION, f"{P}-probe")
     assert "DescribePlatformStack" not in production  # not configured there: no grant
+
+
+# -- what moto does not evaluate (sandbox/iam_mode.py): pinned on the template instead ------------------------------
+# moto's IAM enforcement (tests/integration/test_iam_as_deployed.py) checks actions, and resources only for S3 and
+# SQS; it passes every condition of an identity policy and evaluates no resource policy. So each condition and each
+# resource policy the stacks hold is asserted here; a new one fails these tests until it is pinned too.
+
+def expected_conditions(stack: str) -> dict[str, dict[str, Any]]:
+    """Sid -> the one Condition that statement may carry, per stack (region, cluster, test prefix)."""
+    region = "us-east-1" if stack == STAGING else "us-west-2"
+    cluster = f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/webordinary-edit-cluster"
+    from harness.contract import NAMESPACE
+
+    return {
+        "PutCanaryMetrics": {"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+        "EcsListInCluster": {"ArnEquals": {"ecs:cluster": cluster}},
+        "EcsDescribeTasks": {"ArnEquals": {"ecs:cluster": cluster}},
+        "RestartEditTaskInTestEnvironment": {"ArnEquals": {"ecs:cluster": cluster}},
+        # ForAllValues passes when the key is absent from the request; PutItem always carries its partition key.
+        "PutOwnPrefixedItems": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}},
+        "DecryptHermesToken": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+    }
+
+
+@pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
+def test_every_condition_moto_ignores_is_pinned(synthesized: Synthesized, stack: str) -> None:
+    expected = expected_conditions(stack)
+    seen = set()
+    for _, statement in iter_statements(synthesized.json(stack)):
+        sid = statement.get("Sid")
+        if "Condition" not in statement:
+            assert sid not in expected, f"{sid} lost its condition: {statement}"
+            continue
+        assert sid in expected, f"a condition moto does not evaluate and no test pins: {statement}"
+        assert statement["Condition"] == expected[sid], statement
+        seen.add(sid)
+    # Every conditioned grant the stack needs is there (the staging stack has them all but none is optional).
+    assert {"PutCanaryMetrics"} <= seen
+    if stack == STAGING:
+        assert seen == set(expected)
+
+
+@pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
+def test_item_writes_are_the_lock_put_with_leading_keys_and_the_table_scoped_delete(synthesized: Synthesized,
+                                                                                   stack: str) -> None:
+    template = synthesized.json(stack)
+    for _, statement in iter_statements(template):
+        writes = {a for a in actions(statement) if a.startswith("dynamodb:") and is_write(a)}
+        if not writes:
+            continue
+        (table,) = resources_of(statement)  # the table itself: never an index, never a wildcard
+        assert table.endswith(":table/webordinary-edit-sessions") and "*" not in table, statement
+        if writes == {"dynamodb:PutItem"}:
+            assert statement["Sid"] == "PutOwnPrefixedItems" and actions(statement) == writes
+            assert statement["Condition"] == expected_conditions(stack)["PutOwnPrefixedItems"]
+        else:
+            assert writes == {"dynamodb:DeleteItem"} and actions(statement) == writes, statement
+            assert statement["Sid"] == "DeleteSyntheticRecords" and "Condition" not in statement
+
+
+def test_iam_cannot_require_a_condition_on_delete_item_so_every_harness_delete_carries_one() -> None:
+    # DeleteSyntheticRecords has no IAM condition (Hermes assigns the partition key, so LeadingKeys cannot apply):
+    # the guard is the server-side ConditionExpression on every DeleteItem the harness sends.
+    import ast
+    from pathlib import Path
+
+    calls = []
+    for path in sorted(Path(__file__).resolve().parents[2].joinpath("harness").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "delete_item":
+                calls.append((path.name, node.lineno, {k.arg for k in node.keywords}))
+    assert calls, "no DeleteItem call found: the scan is broken"
+    for name, line, keywords in calls:
+        assert "ConditionExpression" in keywords, f"harness/{name}:{line} deletes without a ConditionExpression"
+
+
+RESOURCE_POLICY_TYPES = {"AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::Lambda::Permission"}
+
+
+@pytest.mark.parametrize("stack", [PRODUCTION, STAGING, QUEUE])
+def test_resource_policies_moto_does_not_evaluate_are_the_pinned_kinds(synthesized: Synthesized, stack: str) -> None:
+    template = synthesized.json(stack)
+    kinds = {r["Type"] for r in template["Resources"].values()
+             if r["Type"].endswith(("Policy", "::Permission")) and r["Type"] != "AWS::IAM::Policy"}
+    # The topic policy is pinned in test_cdk_alert_path, the DLQ's in test_cdk_stack; a new kind needs its own test.
+    assert kinds == RESOURCE_POLICY_TYPES, kinds - RESOURCE_POLICY_TYPES
+    rules = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule"}
+    functions = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    for permission in synthesized.resources(stack, "AWS::Lambda::Permission").values():
+        props = permission["Properties"]
+        # Only EventBridge may invoke, and only from this stack's own schedule rules (aws:SourceArn).
+        assert props["Action"] == "lambda:InvokeFunction" and props["Principal"] == "events.amazonaws.com"
+        assert props["SourceArn"]["Fn::GetAtt"][0] in rules and props["FunctionName"]["Fn::GetAtt"][0] in functions
