@@ -9,8 +9,10 @@ model, which validates it and explains what is wrong. So the scheduled invoke ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any, Protocol
 
 from harness import contract
@@ -20,6 +22,8 @@ _MAX_ITEMS = 1000  # as handlers.events.MAX_ITEMS: a longer list goes to the mod
 # the model, which names what is missing.
 _ENVELOPE_KEYS = frozenset({"version", "id", "detail-type", "source", "account", "time", "region", "resources",
                             "detail"})
+# The time as EventBridge writes it (e.g. 2026-11-25T18:00:00Z); any other spelling goes to the model.
+_EVENT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 class RunRequest(Protocol):
@@ -59,13 +63,33 @@ def is_scheduled_envelope(event: Any) -> bool:
     return isinstance(event, Mapping) and ("detail-type" in event or event.get("source") == "aws.events")
 
 
+def _plain_envelope(event: Mapping[str, Any]) -> bool:
+    """Every field EventBridge sends, with the type the model requires (so the fast path never accepts what the
+    model would refuse)."""
+    if not event.keys() >= _ENVELOPE_KEYS or type(event.get("replay-name", "")) not in (str, type(None)):
+        return False
+    resources = event["resources"]
+    return (all(type(event[k]) is str for k in ("version", "id", "account", "region"))
+            and type(resources) is list and all(type(r) is str for r in resources)
+            and type(event["time"]) is str and _EVENT_TIME.fullmatch(event["time"]) is not None
+            and _is_datetime(event["time"]))
+
+
+def _is_datetime(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def scheduled_request(event: Any, known_checks: Collection[str]) -> PlainRequest | None:
     """The request for one of the schedule's own shapes, or ``None`` when the event needs the full model."""
     body = event
     if is_scheduled_envelope(event):
         detail = event.get("detail", {})
         if event.get("source") != "aws.events" or event.get("detail-type") != "Scheduled Event" or (
-                type(detail) is not dict) or not event.keys() >= _ENVELOPE_KEYS:
+                type(detail) is not dict) or not _plain_envelope(event):
             return None
         body = detail
     if body is None or (type(body) is dict and not body):

@@ -271,8 +271,19 @@ _NEAR = st.one_of(
     _JSON)
 
 
-@given(_NEAR)
-@settings(max_examples=300, deadline=None)
+_TIMES = st.sampled_from(["2026-11-25T18:00:00Z", "2026-11-25T18:00:00.123Z", "2026-13-45T25:61:61Z", "yesterday",
+                          "2026-11-25 18:00:00", 1764093600])
+_ENVELOPES = st.builds(
+    lambda detail, drop, changes: {k: v for k, v in {**SCHEDULED, "detail": detail, **changes}.items()
+                                   if k not in drop},
+    st.dictionaries(st.sampled_from(["tiers", "checks"]),
+                    st.lists(st.sampled_from([*contract.TIERS, "http.routing", "x"]), max_size=2), max_size=1),
+    st.sets(st.sampled_from(sorted(SCHEDULED)), max_size=2),
+    st.dictionaries(st.sampled_from([*sorted(SCHEDULED), "replay-name"]), _JSON | _TIMES, max_size=2))
+
+
+@given(_NEAR | _ENVELOPES)
+@settings(max_examples=400, deadline=None)
 def test_the_fast_path_never_disagrees_with_the_model(event: Any) -> None:
     _same_as_the_model(event)
 
