@@ -30,14 +30,10 @@ _MISSING_WORDS = {
     cw.TreatMissingData.NOT_BREACHING: "not breaching",
     cw.TreatMissingData.BREACHING: "breaching",
 }
-_SYMBOLS = {
-    cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD: ">=",
-    cw.ComparisonOperator.GREATER_THAN_THRESHOLD: ">",
-    cw.ComparisonOperator.LESS_THAN_THRESHOLD: "<",
-}
-AT_LEAST = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
-BELOW = cw.ComparisonOperator.LESS_THAN_THRESHOLD
+_ABOVE_OR_AT = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+_ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+_BELOW = cw.ComparisonOperator.LESS_THAN_THRESHOLD
+_SYMBOLS = {_ABOVE_OR_AT: ">=", _ABOVE: ">", _BELOW: "<"}
 
 
 def dashboard_name(cfg: EnvironmentConfig) -> str:
@@ -93,20 +89,30 @@ class AlarmFactory:
         alarm.add_alarm_action(self._topic_action)
         alarm.add_ok_action(self._topic_action)
 
-    def alarm(
-        self,
-        construct_id: str,
-        *,
-        name: str,
-        metric: cw.Metric,
-        threshold: float,
-        comparison: cw.ComparisonOperator,
-        window: tuple[int, int],
-        missing: cw.TreatMissingData,
-        runbook: Runbook,
-        notify: bool,
-    ) -> cw.Alarm:
-        """A metric alarm named ``<prefix>-<name>``; ``notify`` sends ALARM and OK to the topic."""
+    def occurred(self, construct_id: str, *, name: str, metric: cw.Metric, window: tuple[int, int],
+                 runbook: Runbook, notify: bool) -> cw.Alarm:
+        """Something happened (a count >= 1) in M of N periods. For sparse metrics, emitted only when it happens:
+        no data means it did not, so missing data is not breaching."""
+        return self._alarm(construct_id, name, metric, 1, _ABOVE_OR_AT, window, cw.TreatMissingData.NOT_BREACHING,
+                           runbook, notify)
+
+    def exceeded(self, construct_id: str, *, name: str, metric: cw.Metric, threshold: float,
+                 window: tuple[int, int], runbook: Runbook, notify: bool) -> cw.Alarm:
+        """A value above ``threshold`` in M of N periods; no data is not breaching (nothing ran, nothing grew)."""
+        return self._alarm(construct_id, name, metric, threshold, _ABOVE, window, cw.TreatMissingData.NOT_BREACHING,
+                           runbook, notify)
+
+    def absent(self, construct_id: str, *, name: str, metric: cw.Metric, runbook: Runbook) -> cw.Alarm:
+        """No datapoint in one period of ``metric`` (its period is the absence window): something stopped.
+
+        Missing data is breaching, since missing data is the signal. No actions: absence alarms feed canary-broken.
+        """
+        return self._alarm(construct_id, name, metric, 1, _BELOW, (1, 1), cw.TreatMissingData.BREACHING, runbook,
+                           notify=False)
+
+    def _alarm(self, construct_id: str, name: str, metric: cw.Metric, threshold: float,
+               comparison: cw.ComparisonOperator, window: tuple[int, int], missing: cw.TreatMissingData,
+               runbook: Runbook, notify: bool) -> cw.Alarm:
         datapoints, periods = window
         rule = (f"{metric.metric_name} {metric.statistic} {_SYMBOLS[comparison]} {threshold:g} in {datapoints} of "
                 f"{periods} x {metric.period.to_minutes()} min")

@@ -11,19 +11,15 @@ sessions and the self-test alarm notify directly. Every notifying alarm also sen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.alarm_factory import AlarmFactory, Runbook
-from infra.canary_function import CanaryFunction
-from infra.config import EnvironmentConfig
 from infra.metrics import CanaryMetrics
 from infra.monitoring import canary_health, checks, queues
 from infra.monitoring.functions import function_alarms
+from infra.monitoring.monitored import Monitored
 
 
 class CanaryAlarms(Construct):
@@ -34,22 +30,18 @@ class CanaryAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cfg: EnvironmentConfig,
-        functions: Mapping[str, CanaryFunction],
-        schedule_dlq: sqs.IQueue,
+        monitored: Monitored,
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        factory = AlarmFactory(self, cfg, topic)
-        metrics = CanaryMetrics(cfg.name)
+        functions = monitored.functions
+        factory = AlarmFactory(self, monitored.cfg, topic)
+        metrics = CanaryMetrics(monitored.cfg.name)
         self.all: list[cw.AlarmBase] = factory.all
-        canary_fns = [f for kind, f in functions.items() if kind != "sweeper"]
-        fastest = min(f.every_minutes for f in canary_fns)
 
-        self.check_alarms = checks.check_alarms(factory, metrics, {k: f.every_minutes for k, f in functions.items()})
-        self.canary_errors = canary_health.canary_errors(factory, metrics, fastest,
-                                                         ", ".join(f.log_group_name for f in canary_fns))
-        self.heartbeat = canary_health.heartbeat(factory, metrics, fastest)
+        self.check_alarms = checks.check_alarms(factory, metrics, monitored)
+        self.canary_errors = canary_health.canary_errors(factory, metrics, monitored)
+        self.heartbeat = canary_health.heartbeat(factory, metrics, monitored)
         broken_children: list[cw.Alarm] = [self.canary_errors, self.heartbeat]
         self.duration_alarms: dict[str, cw.Alarm] = {}
         for kind, fn in functions.items():
@@ -58,7 +50,7 @@ class CanaryAlarms(Construct):
         self.leaked_sessions: cw.Alarm | None = None
         if "sweeper" in functions:
             self.leaked_sessions = canary_health.leaked_sessions(factory, metrics, functions["sweeper"].every_minutes)
-        self.schedule_dlq = queues.schedule_dlq_alarm(factory, schedule_dlq)
+        self.schedule_dlq = queues.schedule_dlq_alarm(factory, monitored)
         self.selftest = canary_health.selftest(factory, metrics)
         self.platform_unhealthy = checks.platform_unhealthy(factory, self.check_alarms)
         self.canary_broken = factory.any_of(

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from harness.contract import (
@@ -36,10 +35,9 @@ from harness.contract import (
 from infra.alarm_factory import dashboard_name
 from infra.alarms import CanaryAlarms
 from infra.canary_function import CanaryFunction
-from infra.catalogue import tier_of
-from infra.config import EnvironmentConfig
 from infra.metrics import CanaryMetrics
 from infra.monitoring.functions import DURATION_WARN_FRACTION, duration_warn_ms
+from infra.monitoring.monitored import Monitored
 
 PERCENTILES = ("p50", "p90", "p99")
 LIFECYCLE = "session.lifecycle"
@@ -73,17 +71,16 @@ class CanaryDashboard(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        cfg: EnvironmentConfig,
-        functions: Mapping[str, CanaryFunction],
+        monitored: Monitored,
         alarms: CanaryAlarms,
-        schedule_dlq: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
+        cfg, functions = monitored.cfg, monitored.functions
         env = cfg.name
         metrics = CanaryMetrics(env)
         checks = cfg.alarmed_checks
-        every = {c: functions[tier_of(c)].every_minutes for c in checks}
-        fastest = min(f.every_minutes for k, f in functions.items() if k != "sweeper")
+        every = {c: monitored.every_minutes(c) for c in checks}
+        fastest = monitored.fastest_minutes
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=dashboard_name(cfg),
                                       default_interval=cdk.Duration.days(1))
@@ -107,7 +104,7 @@ class CanaryDashboard(Construct):
             title="Alarms", alarms=list(alarms.all), width=24, height=6,
             sort_by=cw.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
         ))
-        log_groups = [f.log_group_name for k, f in functions.items() if k != "sweeper"]
+        log_groups = monitored.canary_log_groups
         self.dashboard.add_widgets(
             cw.LogQueryWidget(
                 title="Per check: last outcome, reason, pass rate (canary logs)",
@@ -137,7 +134,7 @@ class CanaryDashboard(Construct):
             ])
         if LIFECYCLE in checks:
             self.dashboard.add_widgets(*self._journey_widgets(metrics, every[LIFECYCLE]))
-        self.dashboard.add_widgets(*self._cost_and_hygiene(metrics, functions, schedule_dlq))
+        self.dashboard.add_widgets(*self._cost_and_hygiene(metrics, monitored))
         self.dashboard.add_widgets(*self._lambda_health(functions))
         self.dashboard.add_widgets(cw.LogQueryWidget(
             title="Latest failures (canary logs)",
@@ -165,8 +162,8 @@ class CanaryDashboard(Construct):
         )
 
     @staticmethod
-    def _cost_and_hygiene(metrics: CanaryMetrics, functions: Mapping[str, CanaryFunction],
-                          schedule_dlq: sqs.IQueue) -> Sequence[cw.IWidget]:
+    def _cost_and_hygiene(metrics: CanaryMetrics, monitored: Monitored) -> Sequence[cw.IWidget]:
+        functions = monitored.functions
         day = cdk.Duration.days(1)
         widgets: list[cw.IWidget] = [
             cw.GraphWidget(
@@ -183,7 +180,7 @@ class CanaryDashboard(Construct):
             ))
         widgets.append(cw.GraphWidget(
             title="Undelivered scheduled runs (DLQ)", width=8, height=6,
-            left=[CanaryMetrics.queue_depth(schedule_dlq, "messages")],
+            left=[CanaryMetrics.queue_depth(monitored.schedule_dlq, "messages")],
             left_y_axis=cw.YAxisProps(min=0, show_units=False),
         ))
         return widgets

@@ -17,6 +17,7 @@ from infra.catalogue import TIER_ORDER
 from infra.config import EnvironmentConfig
 from infra.dashboard import CanaryDashboard
 from infra.first_run import FirstRuns
+from infra.monitoring.monitored import Monitored
 from infra.nag import acknowledge
 from infra.packaging import lambda_code
 from infra.permissions import Arns
@@ -93,14 +94,13 @@ class CanaryStack(cdk.Stack):
                 vpc_props=vpc_props,
             )
 
-        self.alarms = CanaryAlarms(self, "Alarms", cfg=cfg, functions=self.functions,
-                                   schedule_dlq=self.schedule_dlq, topic=self.topic)
+        monitored = Monitored(cfg, self.functions, self.schedule_dlq)
+        self.alarms = CanaryAlarms(self, "Alarms", monitored=monitored, topic=self.topic)
         # Quiet first deploy: each function runs once before its alarms exist, so the heartbeat and the
         # not-invoked alarms (missing data breaches) start with a datapoint instead of paging until the first
         # scheduled run.
         self.first_runs = FirstRuns(self, "FirstRuns", functions=self.functions, before=[self.alarms])
-        self.dashboard = CanaryDashboard(self, "Dashboard", cfg=cfg, functions=self.functions, alarms=self.alarms,
-                                         schedule_dlq=self.schedule_dlq)
+        self.dashboard = CanaryDashboard(self, "Dashboard", monitored=monitored, alarms=self.alarms)
 
         cdk.CfnOutput(self, "AlertTopicArn", value=self.topic.topic_arn,
                       description="SNS topic of every canary alarm; subscribe on-call here")

@@ -9,29 +9,22 @@ EventBridge, so this queue is where a dropped run shows.
 from __future__ import annotations
 
 from aws_cdk import aws_cloudwatch as cw
-from aws_cdk import aws_sqs as sqs
 
-from infra.alarm_factory import AT_LEAST, AlarmFactory, Runbook
+from infra.alarm_factory import AlarmFactory, Runbook
 from infra.metrics import CanaryMetrics
+from infra.monitoring.monitored import Monitored
+
+_LOST_RUN = Runbook(
+    what="a scheduled run was lost: Lambda's on-failure record of an async invocation that errored (crash, timeout) "
+    "or expired unprocessed (throttled past its maximum event age), or an event EventBridge could not deliver "
+    "(permission, deleted function)",
+    first="read a message: a Lambda record holds requestContext.condition (RetriesExhausted, EventAgeExceeded) and "
+    "the function; an EventBridge one has ERROR_CODE attributes; then the function's errors and throttles, or the "
+    "rule's target and resource policy; purge once fixed.",
+)
 
 
-def schedule_dlq_alarm(factory: AlarmFactory, queue: sqs.IQueue) -> cw.Alarm:
+def schedule_dlq_alarm(factory: AlarmFactory, monitored: Monitored) -> cw.Alarm:
     """At least one message visible in the schedule DLQ; notifies directly."""
-    return factory.alarm(
-        "ScheduleDlqDepth",
-        name="schedule-dlq-depth",
-        metric=CanaryMetrics.queue_depth(queue),
-        threshold=1,
-        comparison=AT_LEAST,
-        window=(1, 1),
-        missing=cw.TreatMissingData.NOT_BREACHING,
-        runbook=Runbook(
-            what="a scheduled run was lost: Lambda's on-failure record of an async invocation that errored "
-            "(crash, timeout) or expired unprocessed (throttled past its maximum event age), or an event "
-            "EventBridge could not deliver (permission, deleted function)",
-            first="read a message: a Lambda record holds requestContext.condition (RetriesExhausted, "
-            "EventAgeExceeded) and the function; an EventBridge one has ERROR_CODE attributes; then the "
-            "function's errors and throttles, or the rule's target and resource policy; purge once fixed.",
-        ),
-        notify=True,
-    )
+    return factory.occurred("ScheduleDlqDepth", name="schedule-dlq-depth", window=(1, 1), notify=True,
+                            metric=CanaryMetrics.queue_depth(monitored.schedule_dlq), runbook=_LOST_RUN)

@@ -13,12 +13,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from harness import contract
-from infra.alarm_factory import AT_LEAST, AlarmFactory, Runbook, absence_minutes, evaluation_window
+from infra.alarm_factory import AlarmFactory, Runbook, absence_minutes, evaluation_window
 from infra.config import EnvironmentConfig, environment_config
 from infra.metrics import CanaryMetrics
 
@@ -89,22 +88,34 @@ def test_windows_fit_in_one_day_and_absence_is_twice_the_schedule() -> None:
     assert absence_minutes(5) == 10 and absence_minutes(1440) == 1440
 
 
-def test_the_alarm_factory_writes_the_rule_into_the_runbook_and_refuses_one_over_1024_characters() -> None:
+def test_the_alarm_factory_owns_rule_missing_data_runbook_and_actions() -> None:
     app = cdk.App()
     stack = cdk.Stack(app, "Unit", env=cdk.Environment(account="123456789012", region="us-west-2"))
     cfg = _config()
-    factory_topic = sns.Topic(stack, "Topic")
-    factory = AlarmFactory(stack, cfg, factory_topic)
-    metric = CanaryMetrics(cfg.name).run(contract.CANARY_ERRORS, "Sum", 5)
-    alarm = factory.alarm("Short", name="short", metric=metric, threshold=1, comparison=AT_LEAST, window=(2, 3),
-                          missing=cw.TreatMissingData.NOT_BREACHING, runbook=Runbook("what", "first."), notify=True)
-    assert factory.all == [alarm]
-    (props,) = [r["Properties"] for r in Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()]
-    assert props["AlarmName"] == f"{cfg.prefix}-short"
-    assert props["AlarmDescription"] == (
+    topic = sns.Topic(stack, "Topic")
+    factory = AlarmFactory(stack, cfg, topic)
+    metrics = CanaryMetrics(cfg.name)
+    happened = factory.occurred("Happened", name="happened", metric=metrics.run(contract.CANARY_ERRORS, "Sum", 5),
+                                window=(2, 3), runbook=Runbook("what", "first."), notify=True)
+    stopped = factory.absent("Stopped", name="stopped", metric=metrics.run(contract.RUN_PASSED, "SampleCount", 10),
+                             runbook=Runbook("nothing ran", "look."))
+    assert factory.all == [happened, stopped]
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"]
+              for r in Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()}
+    occurred, absent = alarms[f"{cfg.prefix}-happened"], alarms[f"{cfg.prefix}-stopped"]
+    assert occurred["AlarmDescription"] == (
         "WHAT: what. RULE: CanaryErrors Sum >= 1 in 2 of 3 x 5 min; missing data is not breaching. FIRST: first. "
         f"Dashboard: {cfg.prefix}-{cfg.region}.")
-    assert props["AlarmActions"] == props["OKActions"] == [{"Ref": stack.get_logical_id(factory_topic.node.default_child)}]
+    topic_ref = [{"Ref": stack.get_logical_id(topic.node.default_child)}]  # type: ignore[arg-type]
+    assert occurred["AlarmActions"] == occurred["OKActions"] == topic_ref
+    assert (occurred["DatapointsToAlarm"], occurred["EvaluationPeriods"]) == (2, 3)
+    assert occurred["TreatMissingData"] == "notBreaching"
+    # an absence alarm: missing data is the signal, and it only feeds canary-broken
+    assert (absent["ComparisonOperator"], absent["Threshold"], absent["TreatMissingData"]) == (
+        "LessThanThreshold", 1, "breaching")
+    assert "AlarmActions" not in absent and "OKActions" not in absent
+    rule = "RULE: RunPassed SampleCount < 1 in 1 of 1 x 10 min; missing data is breaching."
+    assert rule in absent["AlarmDescription"]
     with pytest.raises(ValueError, match="1024"):
-        factory.alarm("Long", name="long", metric=metric, threshold=1, comparison=AT_LEAST, window=(1, 1),
-                      missing=cw.TreatMissingData.NOT_BREACHING, runbook=Runbook("x" * 1024, "first."), notify=False)
+        factory.occurred("Long", name="long", metric=metrics.run(contract.CANARY_ERRORS, "Sum", 5), window=(1, 1),
+                         runbook=Runbook("x" * 1024, "first."), notify=False)
