@@ -6,8 +6,9 @@ the runbook (the alarm description: WHAT, RULE, FIRST, dashboard; at most 1024 c
 (alarm and OK actions to the topic). The monitoring modules say only what to watch and what the runbook says.
 
 Alarms are created in the factory's scope, so their construct paths (and the template's logical ids) do not depend
-on which monitoring module declared them: a named alarm whose logical id changes would be created under the new id
-and then deleted with the old one.
+on which monitoring module declared them. A named alarm whose logical id changes is a new resource of the same name
+(PutMetricAlarm overwrites an existing alarm's whole configuration) whose old twin CloudFormation then deletes, by
+that same name.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The canary's own metrics take their names and exact dimension sets from ``harness.contract`` (Powertools adds
 ``service``): a metric with any other dimension set is one that never receives data, so nothing above this layer
 spells a namespace or a dimension. The factory refuses a name the contract does not list, naming what to fix.
-No ``Unit`` is set: an alarm with a unit ignores datapoints emitted with another one, and the EMF units are the
-contract's (``PER_RUN_METRICS`` etc.), so leaving it out matches every datapoint the handler writes.
+No ``Unit`` is set, as CloudWatch's PutMetricAlarm reference recommends: an alarm on a unit the metric is not
+published with stays INSUFFICIENT_DATA, and without one it reads the single unit the handler publishes (the
+contract's ``PER_RUN_METRICS`` etc.).
 """
 
 from __future__ import annotations
