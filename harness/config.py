@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from harness.contract import PROFILES, TIERS, all_check_ids
 from harness.errors import ConfigError
 from harness.redact import mask_userinfo
+from harness.settings import BY_KEY as _SETTINGS
+from harness.settings import CA_BUNDLE_ENVS, CONFIG_FILE_ENV, DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -35,61 +37,59 @@ class MaintenanceWindow:
 
 @dataclass(frozen=True)
 class CanaryConfig:
-    """Everything a run needs to know about its target. Field names are the JSON config keys."""
+    """Everything a run needs to know about its target. Field names are the JSON config keys; each one's default,
+    variable and parser are declared once in ``harness.settings``."""
 
-    environment: str = "production"
-    profile: str = "session-platform"
-    base_url: str | None = None
-    hermes_url: str | None = None
-    hermes_api_token_secret: str | None = None
-    ecs_cluster: str | None = "webordinary-edit-cluster"
-    hermes_service: str | None = "webordinary-hermes-service"
-    edit_service: str | None = "webordinary-edit-service"
-    sessions_table: str | None = "webordinary-edit-sessions"
-    target_group_arns: tuple[str, ...] = ()
-    load_balancer_arn: str | None = None
-    efs_file_system_id: str | None = None
-    state_machine_arn: str | None = None
-    queue_urls: tuple[str, ...] = ()
-    dlq_urls: tuple[str, ...] = ()
-    site_urls: tuple[str, ...] = ()
-    site_buckets: tuple[str, ...] = ()
-    site_projects: tuple[str, ...] = ()  # the project each site belongs to (default: from its bucket name)
-    ownership_table: str | None = "webordinary-container-ownership"
-    queue_name_prefix: str = "webordinary-"
-    test_prefix: str = "TEST_"
-    test_client_id: str = "integration-test-client"
-    container_ready_timeout_s: float = 60.0
-    session_expiry_timeout_s: float = 70.0
-    edit_max_tasks: int = 3  # the edit service's autoscaling maximum (target-surface §2.5)
-    tiers: tuple[str, ...] = ("probe",)
-    allow_destructive: bool = False
-    # Budgets and thresholds (not in the seed; sensible production defaults).
-    run_timeout_s: float = 240.0
-    cleanup_reserve_s: float = 20.0
-    http_timeout_s: float = 10.0
-    aws_timeout_s: float = 10.0
-    max_body_bytes: int = 1_048_576
-    latency_samples: int = 5
-    latency_degraded_ms: float = 1000.0
-    latency_failed_ms: float = 3000.0
-    metric_freshness_s: float = 900.0
-    deploy_grace_s: float = 1200.0
-    sweep_age_s: float = 3600.0
-    execution_window_s: float = 3600.0
-    site_tolerance_s: float = 900.0
-    queue_age_limit_s: float = 900.0
-    claim_ttl_s: float = 3600.0
-    idle_threshold_s: float = 1800.0
-    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
-    ca_bundle: str | None = None
-    confirm_failures: bool = True
-    confirm_pause_s: float = 3.0
-    metric_namespace_platform: str = "Webordinary/EditSessions"
-    # The platform's CloudFormation stack: while it updates, readiness/routing failures are ``deploying``.
-    platform_stack_name: str | None = None
-    # Checks the deployed stack alarms on: SKIPPED not_configured is then ERROR config_invalid (harness.required).
-    required_checks: tuple[str, ...] = ()
+    environment: str = DEFAULTS["environment"]
+    profile: str = DEFAULTS["profile"]
+    base_url: str | None = DEFAULTS["base_url"]
+    hermes_url: str | None = DEFAULTS["hermes_url"]
+    hermes_api_token_secret: str | None = DEFAULTS["hermes_api_token_secret"]
+    ecs_cluster: str | None = DEFAULTS["ecs_cluster"]
+    hermes_service: str | None = DEFAULTS["hermes_service"]
+    edit_service: str | None = DEFAULTS["edit_service"]
+    sessions_table: str | None = DEFAULTS["sessions_table"]
+    target_group_arns: tuple[str, ...] = DEFAULTS["target_group_arns"]
+    load_balancer_arn: str | None = DEFAULTS["load_balancer_arn"]
+    efs_file_system_id: str | None = DEFAULTS["efs_file_system_id"]
+    state_machine_arn: str | None = DEFAULTS["state_machine_arn"]
+    queue_urls: tuple[str, ...] = DEFAULTS["queue_urls"]
+    dlq_urls: tuple[str, ...] = DEFAULTS["dlq_urls"]
+    site_urls: tuple[str, ...] = DEFAULTS["site_urls"]
+    site_buckets: tuple[str, ...] = DEFAULTS["site_buckets"]
+    site_projects: tuple[str, ...] = DEFAULTS["site_projects"]
+    ownership_table: str | None = DEFAULTS["ownership_table"]
+    queue_name_prefix: str = DEFAULTS["queue_name_prefix"]
+    test_prefix: str = DEFAULTS["test_prefix"]
+    test_client_id: str = DEFAULTS["test_client_id"]
+    container_ready_timeout_s: float = DEFAULTS["container_ready_timeout_s"]
+    session_expiry_timeout_s: float = DEFAULTS["session_expiry_timeout_s"]
+    edit_max_tasks: int = DEFAULTS["edit_max_tasks"]
+    tiers: tuple[str, ...] = DEFAULTS["tiers"]
+    allow_destructive: bool = DEFAULTS["allow_destructive"]
+    run_timeout_s: float = DEFAULTS["run_timeout_s"]
+    cleanup_reserve_s: float = DEFAULTS["cleanup_reserve_s"]
+    http_timeout_s: float = DEFAULTS["http_timeout_s"]
+    aws_timeout_s: float = DEFAULTS["aws_timeout_s"]
+    max_body_bytes: int = DEFAULTS["max_body_bytes"]
+    latency_samples: int = DEFAULTS["latency_samples"]
+    latency_degraded_ms: float = DEFAULTS["latency_degraded_ms"]
+    latency_failed_ms: float = DEFAULTS["latency_failed_ms"]
+    metric_freshness_s: float = DEFAULTS["metric_freshness_s"]
+    deploy_grace_s: float = DEFAULTS["deploy_grace_s"]
+    sweep_age_s: float = DEFAULTS["sweep_age_s"]
+    execution_window_s: float = DEFAULTS["execution_window_s"]
+    site_tolerance_s: float = DEFAULTS["site_tolerance_s"]
+    queue_age_limit_s: float = DEFAULTS["queue_age_limit_s"]
+    claim_ttl_s: float = DEFAULTS["claim_ttl_s"]
+    idle_threshold_s: float = DEFAULTS["idle_threshold_s"]
+    maintenance_windows: tuple[MaintenanceWindow, ...] = DEFAULTS["maintenance_windows"]
+    ca_bundle: str | None = DEFAULTS["ca_bundle"]
+    confirm_failures: bool = DEFAULTS["confirm_failures"]
+    confirm_pause_s: float = DEFAULTS["confirm_pause_s"]
+    metric_namespace_platform: str = DEFAULTS["metric_namespace_platform"]
+    platform_stack_name: str | None = DEFAULTS["platform_stack_name"]
+    required_checks: tuple[str, ...] = DEFAULTS["required_checks"]
 
     @property
     def hermes_base(self) -> str | None:
@@ -108,66 +108,6 @@ class CanaryConfig:
         return self.maintenance_window(moment) is not None
 
 
-@dataclass(frozen=True)
-class _Spec:
-    env: str | None
-    kind: str  # str | name (non-empty str) | int | float | bool | list | url | tiers | profile | windows
-
-
-_SPECS: dict[str, _Spec] = {
-    "environment": _Spec("CANARY_ENVIRONMENT", "name"),
-    "profile": _Spec("CANARY_PROFILE", "profile"),
-    "base_url": _Spec("WEBORDINARY_BASE_URL", "url"),
-    "hermes_url": _Spec("HERMES_URL", "url"),
-    "hermes_api_token_secret": _Spec("HERMES_API_TOKEN_SECRET", "str"),
-    "ecs_cluster": _Spec("ECS_CLUSTER", "str"),
-    "hermes_service": _Spec("HERMES_SERVICE", "str"),
-    "edit_service": _Spec("EDIT_SERVICE", "str"),
-    "sessions_table": _Spec("SESSIONS_TABLE", "str"),
-    "target_group_arns": _Spec("TARGET_GROUP_ARNS", "arns:targetgroup"),
-    "load_balancer_arn": _Spec("LOAD_BALANCER_ARN", "arn:alb"),
-    "efs_file_system_id": _Spec("EFS_FILE_SYSTEM_ID", "efs"),
-    "state_machine_arn": _Spec("STATE_MACHINE_ARN", "arn:statemachine"),
-    "queue_urls": _Spec("QUEUE_URLS", "urls"),
-    "dlq_urls": _Spec("DLQ_URLS", "urls"),
-    "site_urls": _Spec("SITE_URLS", "urls"),
-    "site_buckets": _Spec("SITE_BUCKETS", "list"),
-    "site_projects": _Spec("SITE_PROJECTS", "list"),
-    "ownership_table": _Spec("OWNERSHIP_TABLE", "str"),
-    "queue_name_prefix": _Spec("QUEUE_NAME_PREFIX", "name"),
-    "test_prefix": _Spec("TEST_PREFIX", "prefix"),
-    "test_client_id": _Spec("TEST_CLIENT_ID", "name"),
-    "container_ready_timeout_s": _Spec("CONTAINER_READY_TIMEOUT_S", "float"),
-    "session_expiry_timeout_s": _Spec("SESSION_EXPIRY_TIMEOUT_S", "float"),
-    "edit_max_tasks": _Spec("EDIT_MAX_TASKS", "int"),
-    "tiers": _Spec("CANARY_TIERS", "tiers"),
-    "allow_destructive": _Spec("CANARY_ALLOW_DESTRUCTIVE", "bool"),
-    "run_timeout_s": _Spec("CANARY_RUN_TIMEOUT_S", "float"),
-    "cleanup_reserve_s": _Spec("CANARY_CLEANUP_RESERVE_S", "float0"),
-    "http_timeout_s": _Spec("CANARY_HTTP_TIMEOUT_S", "float"),
-    "aws_timeout_s": _Spec("CANARY_AWS_TIMEOUT_S", "float"),
-    "max_body_bytes": _Spec("CANARY_MAX_BODY_BYTES", "int"),
-    "latency_samples": _Spec("CANARY_LATENCY_SAMPLES", "int"),
-    "latency_degraded_ms": _Spec("CANARY_LATENCY_DEGRADED_MS", "float"),
-    "latency_failed_ms": _Spec("CANARY_LATENCY_FAILED_MS", "float"),
-    "metric_freshness_s": _Spec("CANARY_METRIC_FRESHNESS_S", "float"),
-    "deploy_grace_s": _Spec("CANARY_DEPLOY_GRACE_S", "float0"),
-    "sweep_age_s": _Spec("CANARY_SWEEP_AGE_S", "float0"),
-    "execution_window_s": _Spec("CANARY_EXECUTION_WINDOW_S", "float"),
-    "site_tolerance_s": _Spec("CANARY_SITE_TOLERANCE_S", "float0"),
-    "queue_age_limit_s": _Spec("CANARY_QUEUE_AGE_LIMIT_S", "float"),
-    "claim_ttl_s": _Spec("CANARY_CLAIM_TTL_S", "float"),
-    "idle_threshold_s": _Spec("CANARY_IDLE_THRESHOLD_S", "float"),
-    "maintenance_windows": _Spec("CANARY_MAINTENANCE_WINDOWS", "windows"),
-    "ca_bundle": _Spec("CANARY_CA_BUNDLE", "str"),
-    "confirm_failures": _Spec("CANARY_CONFIRM_FAILURES", "bool"),
-    "confirm_pause_s": _Spec("CANARY_CONFIRM_PAUSE_S", "float0"),
-    "metric_namespace_platform": _Spec("PLATFORM_METRIC_NAMESPACE", "name"),
-    "platform_stack_name": _Spec("PLATFORM_STACK_NAME", "str"),
-    "required_checks": _Spec("CANARY_REQUIRED_CHECKS", "checks"),
-}
-
-CONFIG_FILE_ENV = "CANARY_CONFIG"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 _ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:(?P<service>[a-z0-9-]+):[a-z0-9-]*:\d{12}:(?P<resource>.+)$")
@@ -194,8 +134,6 @@ _ARN_TYPES = {
                              "a Step Functions state machine ARN (arn:<partition>:states:<region>:<account>:"
                              "stateMachine:<name>)"),
 }
-# CA bundle variables honoured besides CANARY_CA_BUNDLE (requests reads REQUESTS_CA_BUNDLE, OpenSSL SSL_CERT_FILE).
-CA_BUNDLE_ENVS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 _MAX_CA_BYTES = 16 * 1024 * 1024
 _MAX_SHOWN = 120
 _EFS = re.compile(r"^fs-[0-9a-f]{8,17}$")
@@ -204,16 +142,16 @@ _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
 
 def env_var_for(field_name: str) -> str | None:
     """The environment variable that sets a config field (for error messages and docs)."""
-    spec = _SPECS.get(field_name)
+    spec = _SETTINGS.get(field_name)
     return spec.env if spec else None
 
 
 def field_names() -> tuple[str, ...]:
-    return tuple(_SPECS)
+    return tuple(_SETTINGS)
 
 
 def _where(name: str, source: str) -> str:
-    env = _SPECS[name].env
+    env = _SETTINGS[name].env
     if source == "env":
         return f"{env}"
     if source == "file":
@@ -388,14 +326,14 @@ def load_config(
     path = config_file or env.get(CONFIG_FILE_ENV)
     from_file = _read_file(path) if path else {}
     for source_name, given in (("argument", explicit), ("file", from_file)):
-        unknown = sorted(set(given) - set(_SPECS))
+        unknown = sorted(set(given) - set(_SETTINGS))
         if unknown:
-            hint = f"; known keys: {', '.join(_SPECS)}" if source_name == "file" else ""
+            hint = f"; known keys: {', '.join(_SETTINGS)}" if source_name == "file" else ""
             raise ConfigError(f"unknown config key(s) {', '.join(map(repr, unknown))} in {source_name}{hint}",
                               field=unknown[0])
     values: dict[str, Any] = {}
     source: str
-    for name, spec in _SPECS.items():
+    for name, spec in _SETTINGS.items():
         if name in explicit and explicit[name] is not None:
             raw, source = explicit[name], "argument"
         elif name in from_file:
@@ -438,7 +376,7 @@ def arn_problems(config: CanaryConfig) -> list[tuple[str, str]]:
         for arn in (value if isinstance(value, tuple) else (value,) if value else ()):
             problem = arn_problem(str(arn), kind)
             if problem:
-                problems.append((str(_SPECS[name].env), problem))
+                problems.append((str(_SETTINGS[name].env), problem))
     return problems
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.contract import CHECK_IDS_BY_PROFILE, PROFILES, QUEUE_PLATFORM, alarm_prefix
+from harness.settings import BY_KEY as SETTINGS
+from harness.settings import TARGET_ENV as SETTINGS_TARGET_ENV
 from infra.catalogue import checks_for, missing_context, tier_of, tiers_with_checks
 from infra.lambda_environment import refusal as env_refusal
 
@@ -33,35 +35,9 @@ class InfraConfigError(ValueError):
     """A context value is missing or invalid; the message names the context key."""
 
 
-# Context key -> Lambda environment variable (DESIGN §4). Absent or empty values are not set, so the harness
-# SKIPs the checks that need them with reason ``not_configured``.
-TARGET_ENV: dict[str, str] = {
-    "base_url": "WEBORDINARY_BASE_URL",
-    "hermes_url": "HERMES_URL",
-    "hermes_api_token_secret": "HERMES_API_TOKEN_SECRET",
-    "ecs_cluster": "ECS_CLUSTER",
-    "hermes_service": "HERMES_SERVICE",
-    "edit_service": "EDIT_SERVICE",
-    "sessions_table": "SESSIONS_TABLE",
-    "target_group_arns": "TARGET_GROUP_ARNS",
-    "load_balancer_arn": "LOAD_BALANCER_ARN",
-    "efs_file_system_id": "EFS_FILE_SYSTEM_ID",
-    "state_machine_arn": "STATE_MACHINE_ARN",
-    "queue_urls": "QUEUE_URLS",
-    "dlq_urls": "DLQ_URLS",
-    "site_urls": "SITE_URLS",
-    "site_buckets": "SITE_BUCKETS",
-    "site_projects": "SITE_PROJECTS",
-    "ownership_table": "OWNERSHIP_TABLE",
-    "queue_name_prefix": "QUEUE_NAME_PREFIX",
-    "test_prefix": "TEST_PREFIX",
-    "test_client_id": "TEST_CLIENT_ID",
-    "container_ready_timeout_s": "CONTAINER_READY_TIMEOUT_S",
-    "session_expiry_timeout_s": "SESSION_EXPIRY_TIMEOUT_S",
-    "platform_stack_name": "PLATFORM_STACK_NAME",
-}
-_LIST_KEYS = frozenset({"target_group_arns", "queue_urls", "dlq_urls", "site_urls", "site_buckets", "site_projects"})
-_NUMBER_KEYS = frozenset({"container_ready_timeout_s", "session_expiry_timeout_s"})
+# Context key -> Lambda environment variable (DESIGN §4), declared once in harness.settings. Absent or empty values
+# are not set, so the harness SKIPs the checks that need them with reason ``not_configured``.
+TARGET_ENV: dict[str, str] = dict(SETTINGS_TARGET_ENV)
 
 # Keys that only shape the deployment (not passed through as target settings).
 DEPLOY_KEYS: frozenset[str] = frozenset(
@@ -318,9 +294,9 @@ def _targets(merged: Mapping[str, Any]) -> dict[str, Any]:
     targets: dict[str, Any] = {}
     for key in TARGET_ENV:
         raw = merged.get(key)
-        if key in _LIST_KEYS:
+        if SETTINGS[key].is_list:
             value: Any = _as_list(key, raw)
-        elif key in _NUMBER_KEYS:
+        elif SETTINGS[key].is_number:
             value = None if raw in (None, "") else _as_int(key, raw, 1, 900)
         else:
             value = _as_str(key, raw)
