@@ -269,7 +269,7 @@ def heal(stack: CanaryStack) -> None:
                                           PolicyDocument=json.dumps(_policy_for(kind, environ, selftest_arn)))
     aws.client("sns").set_topic_attributes(TopicArn=stack.topic_arn, AttributeName="Policy", AttributeValue=json.dumps(
         topic_policy(stack.topic_arn, res.account_id)))
-    backend = aws._backend("sns")  # moto cannot express this over its API
+    backend = aws.backends.get("sns")  # moto cannot express this over its API
     for key, subscription in backend.subscriptions.items():
         if subscription.topic.arn == stack.topic_arn:
             subscription.arn = key
@@ -311,7 +311,7 @@ def _topic_policy_other_account(stack: CanaryStack) -> None:
 
 def _subscription_pending(stack: CanaryStack) -> None:
     """moto confirms at once; AWS lists an unconfirmed e-mail subscription as 'PendingConfirmation'."""
-    backend = stack.sandbox.control._backend("sns")  # moto cannot express this over its API
+    backend = stack.sandbox.control.backends.get("sns")  # moto cannot express this over its API
     for subscription in list(backend.subscriptions.values()):
         if subscription.topic.arn == stack.topic_arn:
             subscription.arn = "PendingConfirmation"

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.aws_side import _FaultError, error_response, request_protocol
+from sandbox.aws_protocol import FaultError, error_response, request_protocol
 
 ENV_TEMPLATE = "SANDBOX_IAM_TEMPLATE"
 ENV_FUNCTION = "SANDBOX_IAM_FUNCTION"
@@ -343,7 +343,7 @@ def access_denied_in_protocol(request_headers: Any, service: str, status: int, h
     message = html.unescape(found.group(1).decode("utf-8", "replace")) if found else "Access Denied"
     protocol = request_protocol(request_headers, service)
     query_compatible = str(request_headers.get("x-amzn-query-mode", "")).lower() == "true"
-    error = _FaultError("access_denied", "AccessDeniedException", "AccessDenied", message, 400, 403)
+    error = FaultError("access_denied", "AccessDeniedException", "AccessDenied", message, 400, 403)
     request_id = dict((k.lower(), v) for k, v in headers).get("x-amzn-requestid", "sandbox-iam")
     status, rendered, payload = error_response(error, protocol, query_compatible, request_id,
                                                str(request_headers.get("Content-Type", "")))

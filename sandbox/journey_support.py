@@ -17,15 +17,36 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sandbox.alb import HttpRequest, HttpResponse, WebSocketAccept, json_response
+from sandbox.alb import HttpRequest, HttpResponse, LocalAlb, WebSocketAccept, json_response
 from sandbox.aws_side import AwsSandbox
-from sandbox.edit_container import EXPRESS_HEADERS
-from sandbox.runtime import EDIT_ASTRO_TG, HERMES_TG
+from sandbox.edit_container import EXPRESS_HEADERS, EditContainer
+from sandbox.hermes import HermesSimulator, SessionTable
+from sandbox.platform_layout import EDIT_ASTRO_TG, HERMES_TG
 
-if TYPE_CHECKING:
-    from sandbox.runtime import Sandbox
+
+class _HttpParts(Protocol):
+    @property
+    def alb(self) -> LocalAlb: ...
+    @property
+    def hermes(self) -> HermesSimulator: ...
+    @property
+    def container(self) -> EditContainer: ...
+    @property
+    def sessions(self) -> SessionTable: ...
+
+
+class JourneyHost(Protocol):
+    """What the journey support needs of a started sandbox (``sandbox.runtime.Sandbox`` provides it; typed here so
+    this module need not import the composition that installs it)."""
+
+    @property
+    def aws(self) -> AwsSandbox: ...
+    @property
+    def http(self) -> _HttpParts: ...
+    @property
+    def ready_delay_s(self) -> float: ...
 
 # name -> (what it does, the journey step that must catch it: check, step, outcome, reason)
 STEP_FAULTS: dict[str, tuple[str, tuple[str, str, str, str]]] = {
@@ -151,7 +172,7 @@ class _ScaleInGate:
 class JourneySupport:
     """Installs the restart behaviour and the step faults on a started ``Sandbox``."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: JourneyHost) -> None:
         self.sandbox = sandbox
         self.faults = StepFaults()
         self._lock = threading.Lock()
@@ -174,7 +195,7 @@ class JourneySupport:
 
     def _hook_stop_task(self) -> None:
         aws = self.sandbox.aws
-        ecs = aws._ecs()
+        ecs = aws.backends.ecs()
         original = ecs.stop_task
 
         def stop_task(cluster_str: str, task_str: str, reason: str) -> Any:
@@ -189,13 +210,13 @@ class JourneySupport:
         """Called for every StopTask; the sandbox's own scale-in has already forgotten the task, a caller's has not."""
         aws = self.sandbox.aws
         service = aws.resources.edit_service
-        with aws._lock:
-            tasks = aws._tasks[service]
+        with aws.lock:
+            tasks = aws.platform.tasks[service]
             if task_arn not in tasks:
                 return  # the sandbox scaling in (it pops the task before stopping it)
-            ip = aws._task_ip(task_arn)
+            ip = aws.backends.task_ip(task_arn)
             tasks.remove(task_arn)
-            elbv2 = aws._elbv2()
+            elbv2 = aws.backends.elbv2()
             for tg_name, tg_arn in aws.resources.target_groups.items():
                 if tg_name != HERMES_TG and ip in elbv2.target_groups[tg_arn].targets:
                     elbv2.deregister_targets(tg_arn, [{"Id": ip}])

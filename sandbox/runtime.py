@@ -18,15 +18,12 @@ from sandbox.edit_container import EditContainer
 from sandbox.faults import Faults, parse_fault_spec
 from sandbox.hermes import HermesSimulator, SessionTable
 from sandbox.iam_mode import IamMode
+from sandbox.platform_layout import EDIT_API_TG, EDIT_ASTRO_TG, EDIT_WS_TG, HERMES_TG
 from sandbox.queue_side import QUEUE_PLATFORM, QueueSide
 
 if TYPE_CHECKING:
     from sandbox.journey_support import JourneySupport
 
-HERMES_TG = "hermes-api-tg"
-EDIT_API_TG = "edit-api-tg"
-EDIT_ASTRO_TG = "edit-astro-tg"
-EDIT_WS_TG = "edit-ws-tg"
 SANDBOX_ENVIRONMENT = "sandbox"
 SESSION_PLATFORM = "session-platform"
 SUPPORTED_PROFILES = (SESSION_PLATFORM, QUEUE_PLATFORM)

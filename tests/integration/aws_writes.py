@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.aws_side import AwsCall
+from sandbox.call_recording import AwsCall
 
 READ_VERBS = ("Describe", "List", "Get", "Query", "Scan", "BatchGet", "Head")
 READ_METHODS = ("GET", "HEAD")  # REST services (EFS, S3) are recorded by HTTP method

@@ -20,17 +20,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 
-from sandbox.aws_side import (
+from sandbox.aws_side import AwsSandbox
+from sandbox.control import PlatformControl, SeededResources
+from sandbox.faults import Faults
+from sandbox.platform_layout import (
     EDIT_API_TG,
     EDIT_ASTRO_TG,
     EDIT_WS_TG,
     HERMES_TG,
     METRIC_NAME,
     METRIC_NAMESPACE,
-    AwsSandbox,
 )
-from sandbox.control import PlatformControl, SeededResources
-from sandbox.faults import Faults
 
 REGION = "us-west-2"
 ENV = {
@@ -676,7 +676,8 @@ def test_proxy_streams_bodies_and_keeps_connections_alive(
 
 BOOT_SCRIPT = """
 import datetime as dt, time
-from sandbox.aws_side import AwsSandbox, HERMES_TG, METRIC_NAME, METRIC_NAMESPACE
+from sandbox.aws_side import AwsSandbox
+from sandbox.platform_layout import HERMES_TG, METRIC_NAME, METRIC_NAMESPACE
 from sandbox.faults import Faults
 
 # Faults switched on before boot (SANDBOX_FAULTS) are in force as soon as start() returns.

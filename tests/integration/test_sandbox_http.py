@@ -23,9 +23,9 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from sandbox.aws_side import PLATFORM_SESSION
 from sandbox.control import SeededResources
 from sandbox.faults import Faults, UnknownFault
+from sandbox.platform_layout import PLATFORM_SESSION
 from sandbox.runtime import HttpSide, Sandbox, faults_from_env
 from sandbox.tls import sandbox_pki
 

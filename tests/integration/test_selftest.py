@@ -46,7 +46,7 @@ def test_selftest_with_denied_cloudwatch_is_a_clear_failure(sandbox: Any) -> Non
 # -- delivery: the alarm history says whether CloudWatch could publish each notification --------------------------
 def _topic_policy(sandbox: Any, statements: list[dict[str, Any]] | None = None) -> None:
     """Replace the alert topic's policy (None: the stack's own, which lets CloudWatch publish)."""
-    from sandbox.aws_side import alert_topic_policy
+    from sandbox.seeding import alert_topic_policy
 
     topic = sandbox.resources.extra["selftest_topic_arn"]
     policy = alert_topic_policy(topic, sandbox.resources.account_id)
@@ -99,7 +99,7 @@ def test_an_allow_scoped_to_another_account_does_not_let_this_alarm_publish(sand
 
 def test_an_explicit_deny_for_cloudwatch_wins_over_the_allow(sandbox: Any) -> None:
     topic = sandbox.resources.extra["selftest_topic_arn"]
-    from sandbox.aws_side import alert_topic_policy
+    from sandbox.seeding import alert_topic_policy
 
     statements = alert_topic_policy(topic, sandbox.resources.account_id)["Statement"]
     _topic_policy(sandbox, [*statements, {"Effect": "Deny", "Principal": {"Service": "cloudwatch.amazonaws.com"},
