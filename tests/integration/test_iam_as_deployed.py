@@ -143,6 +143,18 @@ def test_every_tier_and_profile_passes_as_its_deployed_role(templates: dict[str,
         assert "published" in proc.stderr and "datapoints to CloudWatch" in proc.stderr, proc.stderr[-2000:]
 
 
+def test_the_sweeper_scans_as_its_deployed_role(templates: dict[str, Path]) -> None:
+    # GIVEN the sweeper's role from the template, moto enforcing IAM
+    env = {**os.environ, "SANDBOX_IAM_TEMPLATE": str(templates[SESSION]), "SANDBOX_IAM_FUNCTION": "sweeper"}
+    # WHEN `canary sweep --sandbox` runs (DescribeTable, Scan of the sessions table as that role)
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "sweep", "--sandbox", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    # THEN it read the table without an error (the seeded platform session is not synthetic: nothing to delete)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["table"] == "webordinary-edit-sessions" and report["errors"] == [], report
+
+
 def test_a_permission_missing_from_the_template_is_access_denied_on_exactly_its_check(
         templates: dict[str, Path], tmp_path: Path) -> None:
     # GIVEN the probe role without ecs:DescribeServices (statement EcsDescribeServices)
