@@ -211,11 +211,13 @@ def _bench_context(http: Any) -> Any:
     from harness.check import CheckContext, check
     from harness.config import CanaryConfig
     from harness.deadline import Deadline
+    from harness.spec import CheckSpec
 
     def _noop(_ctx: CheckContext) -> None:
         return None
 
-    probe = check("bench.http_step", summary="bench", why="bench", depends_on=())(_noop)
+    spec = CheckSpec("bench.http_step", module="", summary="bench", why="bench", hint="")
+    probe = check(spec, depends_on=())(_noop)
     return CheckContext(check=probe, config=CanaryConfig(), aws=AwsClients(), http=http,
                         deadline=Deadline.after(3600), run_id="bench")
 

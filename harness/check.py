@@ -20,17 +20,19 @@ from harness.deadline import Deadline
 from harness.errors import CheckFailed, Verdict
 from harness.http import HttpClient, HttpResponse
 from harness.model import Outcome, Profile, Reason, StepResult, Tier
+from harness.spec import CheckSpec, spec_for
 
 T = TypeVar("T")
 CheckFn = Callable[["CheckContext"], None]
 CleanupFn = Callable[[Deadline], None]
 
-_BOTH = (Profile.SESSION_PLATFORM, Profile.QUEUE_PLATFORM)
-
-
 @dataclass(frozen=True)
 class Check:
-    """A check's declaration. ``id`` is a metric dimension: stable, dotted, lower case."""
+    """A check's function bound to its ``CheckSpec``. ``id`` is a metric dimension: stable, dotted, lower case.
+
+    ``tier``, ``profiles``, ``summary``, ``why`` and ``requires`` come from the spec (``harness.spec``); the rest
+    is how it runs.
+    """
 
     id: str
     tier: Tier
@@ -47,30 +49,25 @@ class Check:
 
 
 def check(
-    check_id: str,
+    spec: str | CheckSpec,
     *,
-    tier: Tier = Tier.PROBE,
-    profiles: tuple[Profile, ...] = (Profile.SESSION_PLATFORM,),
-    summary: str,
-    why: str,
-    requires: tuple[str, ...] = (),
     depends_on: tuple[str, ...] = ("aws.credentials",),
     timeout_s: float = 30.0,
     degraded_ms: float | None = None,
     failed_ms: float | None = None,
     tags: tuple[str, ...] = (),
 ) -> Callable[[CheckFn], Check]:
-    """Declare a check: ``@check("ecs.cluster", summary=..., why=..., requires=("ecs_cluster",))``."""
+    """Bind a function to its spec: ``@check("ecs.cluster", timeout_s=20)`` (the id's ``harness.spec.SPECS``
+    entry), or ``@check(CheckSpec(...))`` for a check outside the catalogue."""
+    declared = spec_for(spec) if isinstance(spec, str) else spec
 
     def wrap(fn: CheckFn) -> Check:
-        return Check(id=check_id, tier=tier, profiles=profiles, fn=fn, summary=summary, why=why, requires=requires,
-                     depends_on=tuple(d for d in depends_on if d != check_id), timeout_s=timeout_s,
+        return Check(id=declared.id, tier=Tier(declared.tier), profiles=tuple(Profile(p) for p in declared.profiles),
+                     fn=fn, summary=declared.summary, why=declared.why, requires=declared.requires,
+                     depends_on=tuple(d for d in depends_on if d != declared.id), timeout_s=timeout_s,
                      degraded_ms=degraded_ms, failed_ms=failed_ms, tags=tags)
 
     return wrap
-
-
-BOTH_PROFILES = _BOTH
 
 
 @dataclass

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from harness.spec import PROFILES as PROFILES  # re-exported: profiles and tiers are the contract's names
+from harness.spec import QUEUE_PLATFORM as QUEUE_PLATFORM
+from harness.spec import SESSION_PLATFORM as SESSION_PLATFORM
+from harness.spec import TIERS as TIERS
+from harness.spec import by_id
+
 NAMESPACE = "Webordinary/Canary"
 
 # Dimensions. Status is never a dimension (it would multiply the metric count).
@@ -90,76 +96,26 @@ LOG_FIELDS = (LOG_FIELD_KIND, LOG_FIELD_CHECK, LOG_FIELD_OUTCOME, LOG_FIELD_REAS
               LOG_FIELD_RUN_ID, LOG_FIELD_TIER, LOG_FIELD_PROFILE, LOG_FIELD_ENVIRONMENT, LOG_FIELD_RETRIES,
               LOG_FIELD_DETAIL)
 
-# Check ids are metric dimension values: stable, dotted, lower case.
-SESSION_PLATFORM = "session-platform"
-QUEUE_PLATFORM = "queue-platform"
-PROFILES = (SESSION_PLATFORM, QUEUE_PLATFORM)
-TIERS = ("probe", "journey", "destructive")
+# Check ids are metric dimension values: stable, dotted, lower case. Each check is described once, in
+# ``harness.spec.SPECS``; the lists below are derived from it (in report order).
+_SPECS = by_id()
 
 CHECK_IDS_BY_PROFILE: dict[str, tuple[str, ...]] = {
-    SESSION_PLATFORM: (
-        "aws.credentials",
-        "config.valid",
-        "ecs.cluster",
-        "ecs.services",
-        "dynamodb.sessions_table",
-        "alb.targets",
-        "alb.rules",
-        "efs.filesystem",
-        "http.hermes_health",
-        "http.routing",
-        "cloudwatch.platform_metrics",
-        "latency.baseline",
-        "session.lifecycle",
-        "session.persistence",
-        "session.concurrency",
-        "session.auto_shutdown",
-        "cleanup.orphans",
-    ),
-    QUEUE_PLATFORM: (
-        "aws.credentials",
-        "config.valid",
-        "stepfunctions.executions",
-        "sqs.dlq_empty",
-        "sqs.queue_age",
-        "s3.site",
-        "ownership.claims",
-        "ecs.edit_idle",
-    ),
+    profile: tuple(i for i, s in _SPECS.items() if profile in s.profiles) for profile in PROFILES
 }
 
 # Checks whose duration is a latency SLI: the only ones that emit CheckDuration (always-on, billed hourly).
-LATENCY_SLI_CHECKS = frozenset(
-    {
-        "http.hermes_health",
-        "http.routing",
-        "latency.baseline",
-        "session.lifecycle",
-        "session.persistence",
-        "session.concurrency",
-        "session.auto_shutdown",
-        "s3.site",
-        "stepfunctions.executions",
-    }
-)
+LATENCY_SLI_CHECKS = frozenset(i for i, s in _SPECS.items() if s.latency_sli)
 
 # Checks whose failure should page (composite "platform unhealthy"); the rest are warnings.
-CRITICAL_CHECKS = frozenset(
-    {
-        "http.hermes_health",
-        "http.routing",
-        "ecs.services",
-        "alb.targets",
-        "session.lifecycle",
-        "sqs.dlq_empty",
-        "stepfunctions.executions",
-        "s3.site",
-    }
-)
+CRITICAL_CHECKS = frozenset(i for i, s in _SPECS.items() if s.critical)
 
 # Checks that only ever end ERROR (the canary's own footing), never FAILED: they never emit CheckFailed, so they get
 # no per-check alarm (it could never fire); their ERROR counts in CanaryErrors (the canary-errors alarm).
-ERROR_ONLY_CHECKS = frozenset({"aws.credentials", "config.valid"})
+ERROR_ONLY_CHECKS = frozenset(i for i, s in _SPECS.items() if s.error_only)
+
+# Tier of each check id that is not a probe (the rest are probes).
+NON_PROBE_TIERS: dict[str, str] = {i: s.tier for i, s in _SPECS.items() if s.tier != "probe"}
 
 
 def all_check_ids() -> tuple[str, ...]:
@@ -177,13 +133,6 @@ SPARSE_PER_CHECK_METRICS = (CHECK_FAILED, CHECK_DEGRADED, CHECK_RETRIED)
 SPARSE_PER_RUN_METRICS = (CHECKS_FAILED, CANARY_ERRORS, LEAKED_SESSIONS)
 # Per run, on every run: the heartbeat and the run's own cost and duration.
 ALWAYS_ON_PER_RUN_METRICS = (RUN_PASSED, RUN_DURATION, ESTIMATED_RUN_COST)
-# Tier of each check id that is not a probe (the rest are probes).
-NON_PROBE_TIERS: dict[str, str] = {
-    "session.lifecycle": "journey",
-    "session.persistence": "destructive",
-    "session.concurrency": "destructive",
-    "session.auto_shutdown": "destructive",
-}
 
 
 def always_on_metrics(check_ids: Iterable[str]) -> tuple[str, ...]:

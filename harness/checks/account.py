@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from harness.check import BOTH_PROFILES, CheckContext, check
-from harness.config import arn_problems
+from harness.check import CheckContext, check
+from harness.config import CanaryConfig, arn_problems, env_var_for
 from harness.errors import CanaryError
 from harness.model import Reason
+from harness.spec import SPECS, CheckSpec
 
 
-@check("aws.credentials", profiles=BOTH_PROFILES, depends_on=(), timeout_s=10,
-       summary="STS GetCallerIdentity answers with the canary's identity",
-       why="expired or missing credentials are the canary's fault (ERROR), not an outage; checked first so the "
-           "other AWS checks are skipped instead of paging")
+@check("aws.credentials", depends_on=(), timeout_s=10)
 def aws_credentials(ctx: CheckContext) -> None:
     with ctx.step("sts.get_caller_identity"):
         identity = ctx.aws.sts.get_caller_identity()
@@ -20,21 +18,20 @@ def aws_credentials(ctx: CheckContext) -> None:
     ctx.note(f"as {arn.rsplit('/', 1)[-1] or arn}")
 
 
-@check("config.valid", profiles=BOTH_PROFILES, depends_on=(), timeout_s=5,
-       summary="the resolved configuration names every resource the selected checks need",
-       why="an unset resource silently skips its checks; this check makes that visible in every report")
+def unset_settings(cfg: CanaryConfig, specs: tuple[CheckSpec, ...] = SPECS) -> list[str]:
+    """The settings (as environment variables) that checks of the profile's selected tiers require and lack."""
+    keys = dict.fromkeys(key for spec in specs if cfg.profile in spec.profiles and spec.tier in cfg.tiers
+                         for key in spec.requires)
+    return [env_var_for(key) or key for key in keys if not getattr(cfg, key, None)]
+
+
+@check("config.valid", depends_on=(), timeout_s=5)
 def config_valid(ctx: CheckContext) -> None:
     cfg = ctx.config
     with ctx.step("resolve"):
         if not cfg.environment:
             raise CanaryError(Reason.CONFIG_INVALID, "CANARY_ENVIRONMENT is empty")
-        wanted = (
-            ("base_url", "WEBORDINARY_BASE_URL"), ("load_balancer_arn", "LOAD_BALANCER_ARN"),
-            ("target_group_arns", "TARGET_GROUP_ARNS"), ("efs_file_system_id", "EFS_FILE_SYSTEM_ID"),
-        ) if cfg.profile == "session-platform" else (
-            ("state_machine_arn", "STATE_MACHINE_ARN"), ("site_urls", "SITE_URLS"),
-        )
-        unset = [env for name, env in wanted if not getattr(cfg, name)]
+        unset = unset_settings(cfg)
         wrong = arn_problems(cfg)
         if wrong:
             env_var, problem = wrong[0]

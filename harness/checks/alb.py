@@ -60,10 +60,7 @@ class _Verdicts:
     notes: list[str] = field(default_factory=list)
 
 
-@check("alb.targets", requires=("target_group_arns",), timeout_s=25,
-       summary="every watched target group has healthy targets, or is empty because its service is idle",
-       why="the ALB answers 502/503 when a target group has no healthy target (FAILED); unhealthy targets beside "
-           "healthy ones still serve (DEGRADED); reason codes (Target.FailedHealthChecks, ...) say why")
+@check("alb.targets", timeout_s=25)
 def alb_targets(ctx: CheckContext) -> None:
     owners = _Owners(ctx)
     verdicts = _Verdicts()
@@ -195,11 +192,7 @@ def _describe(rule: Rule | None) -> str:
     return f"{what}{f' ({conditions})' if conditions else ''}, which {action}"
 
 
-@check("alb.rules", requires=("load_balancer_arn",), timeout_s=25,
-       summary="each of /hermes/*, /api/*, /session/* and /ws/* reaches its own forward rule (rules evaluated in "
-               "priority order, path and host conditions) and that rule's target group exists",
-       why="a missing rule sends the route to the listener's default action (a fixed 200 'healthy'), which looks "
-           "like success to a naive probe; a higher-priority rule capturing the route sends it elsewhere")
+@check("alb.rules", timeout_s=25)
 def alb_rules(ctx: CheckContext) -> None:
     lb = ctx.config.load_balancer_arn
     with ctx.step("elbv2.describe_listeners"):

@@ -17,9 +17,7 @@ _MAX_SERIES = 10  # GetMetricData queries per call are cheap, but a metric with 
 _PERIOD_S = 60
 
 
-@check("cloudwatch.platform_metrics", timeout_s=20,
-       summary="ActiveSessionCount is published (dimensions discovered with ListMetrics) and has a fresh datapoint",
-       why="the edit service scales on this metric; if it is missing or stale, sessions get no container")
+@check("cloudwatch.platform_metrics", timeout_s=20)
 def cloudwatch_platform_metrics(ctx: CheckContext) -> None:
     namespace = ctx.config.metric_namespace_platform
     with ctx.step("cloudwatch.list_metrics"):

@@ -17,13 +17,12 @@ from harness.check import CheckContext, check
 from harness.deadline import Deadline, poll_until
 from harness.errors import CanaryError, CheckSkipped
 from harness.journey import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
-from harness.model import Reason, Tier
+from harness.model import Reason
 from harness.platform import ServiceState
+from harness.spec import CONCURRENT_SESSIONS
 from harness.synthetic import SESSION_ATTRIBUTE, SyntheticStore, attribute_text
 
-CONCURRENT_SESSIONS = 3
 RESTART_REASON = "webordinary-canary session.persistence: restart to prove the session's workspace persists"
-_REQUIRES = ("base_url", "sessions_table", "ecs_cluster", "edit_service")
 _PERSISTED = ("userId", "clientId", "threadId", "editBranch", "createdAt")
 
 
@@ -96,10 +95,7 @@ def _compare(before: Fingerprint, after: Fingerprint) -> list[str]:
     return changed
 
 
-@check("session.persistence", tier=Tier.DESTRUCTIVE, requires=_REQUIRES, timeout_s=900,
-       summary="a session survives a restart of its edit task: same record, branch and preview afterwards",
-       why="workspaces live on EFS so a container restart must not lose an editor's work; checked through the "
-           "platform's own surface (record, status endpoint, preview), not by looking inside the container")
+@check("session.persistence", timeout_s=900)
 def session_persistence(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
     with Journey(ctx) as journey:
@@ -132,11 +128,7 @@ def session_persistence(ctx: CheckContext) -> None:
         ctx.note(f"session {session.session_id} survived a restart of task {stopped.rsplit('/', 1)[-1]}")
 
 
-@check("session.concurrency", tier=Tier.DESTRUCTIVE, requires=_REQUIRES, timeout_s=900,
-       summary=f"{CONCURRENT_SESSIONS} sessions activated in parallel are distinct and isolated, and the edit "
-               "service stays within its maximum task count",
-       why="parallel editors must not see each other's sessions, and a burst must not scale past the service's "
-           "maximum (cost and quota)")
+@check("session.concurrency", timeout_s=900)
 def session_concurrency(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
     with Journey(ctx) as journey:
@@ -177,10 +169,7 @@ def session_concurrency(ctx: CheckContext) -> None:
         ctx.note(f"{len(ids)} isolated sessions; activation p95 {stats.creation_p95_ms or 0:.0f} ms")
 
 
-@check("session.auto_shutdown", tier=Tier.DESTRUCTIVE, requires=_REQUIRES, timeout_s=900,
-       summary="after the last session is deactivated the edit service scales in to zero within "
-               "SESSION_EXPIRY_TIMEOUT_S",
-       why="an edit task left running with no session costs money every hour (sprint 10 removed auto-sleep)")
+@check("session.auto_shutdown", timeout_s=900)
 def session_auto_shutdown(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
     with Journey(ctx) as journey:

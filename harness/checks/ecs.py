@@ -17,10 +17,7 @@ from harness.model import Reason
 _ACTIVE_CLUSTER = "ACTIVE"
 
 
-@check("ecs.cluster", requires=("ecs_cluster",), timeout_s=20,
-       summary="the ECS cluster exists and is ACTIVE (task counts, services, Container Insights as evidence)",
-       why="every edit session and Hermes itself run as tasks in this cluster; a deleted or failed cluster means "
-           "no session can start")
+@check("ecs.cluster", timeout_s=20)
 def ecs_cluster(ctx: CheckContext) -> None:
     name = ctx.config.ecs_cluster
     with ctx.step("ecs.describe_clusters"):
@@ -49,10 +46,7 @@ def ecs_cluster(ctx: CheckContext) -> None:
              f"{cluster.get('pendingTasksCount', 0)} pending tasks")
 
 
-@check("ecs.services", requires=("ecs_cluster",), timeout_s=25,
-       summary="Hermes and the edit service are ACTIVE, run their desired count, and no rollout is stuck",
-       why="a service below its desired count or a stuck rollout is an outage in the making; the edit service at "
-           "0 is the platform's normal idle state, Hermes at 0 means the session API is down")
+@check("ecs.services", timeout_s=25)
 def ecs_services(ctx: CheckContext) -> None:
     cfg = ctx.config
     with ctx.step("ecs.describe_services"):

@@ -13,14 +13,12 @@ from harness import queue_platform as qp
 from harness.check import CheckContext, check
 from harness.cost import EDIT_TASK_HOUR_USD
 from harness.errors import CheckFailed
-from harness.model import Profile, Reason
+from harness.model import Reason
 
 EVIDENCE_TASKS = 10
 
 
-@check("ecs.edit_idle", profiles=(Profile.QUEUE_PLATFORM,), requires=("ecs_cluster", "edit_service"), timeout_s=30,
-       summary="no edit task runs with no queued or in-flight work for longer than CANARY_IDLE_THRESHOLD_S",
-       why="an idle 2 vCPU / 4 GB Fargate task costs about $2 a day for nothing; nobody notices until the bill")
+@check("ecs.edit_idle", timeout_s=30)
 def ecs_edit_idle(ctx: CheckContext) -> None:
     threshold = ctx.config.idle_threshold_s
     with ctx.step("edit_tasks"):

@@ -10,9 +10,7 @@ from harness.check import CheckContext, check
 from harness.model import Reason
 
 
-@check("efs.filesystem", requires=("efs_file_system_id",), timeout_s=20,
-       summary="the workspace file system is available and has at least one available mount target",
-       why="edit tasks mount /workspace from EFS; no mount target means tasks fail to start")
+@check("efs.filesystem", timeout_s=20)
 def efs_filesystem(ctx: CheckContext) -> None:
     fs_id = ctx.config.efs_file_system_id
     with ctx.step("efs.describe_file_systems"):

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from harness.check import CheckContext, check
 from harness.journey import Journey, hold_edit_service
-from harness.model import Tier
 
 
-@check("session.lifecycle", tier=Tier.JOURNEY, requires=("base_url", "sessions_table"), timeout_s=600,
-       summary="a synthetic session activates through Hermes, is recorded under the discovered key, its container "
-               "becomes ready, serves the preview and the HMR WebSocket, and deactivates",
-       why="this is what an editor does; it catches every failure the probes cannot see (activation logic, "
-           "container start, routing to a live session), and labels cold vs warm starts")
+@check("session.lifecycle", timeout_s=600)
 def session_lifecycle(ctx: CheckContext) -> None:
     hold_edit_service(ctx)
     with Journey(ctx) as journey:

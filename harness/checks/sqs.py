@@ -12,16 +12,13 @@ from typing import Any
 from harness import queue_platform as qp
 from harness.check import CheckContext, check
 from harness.errors import DeadlineExceeded, Verdict
-from harness.model import Profile, Reason
+from harness.model import Reason
 
 EVIDENCE_QUEUES = 10  # queues named in evidence (the rest are counted)
 _CONTAINER_KINDS = ("unclaimed", "input")  # work only an edit container consumes
 
 
-@check("sqs.dlq_empty", profiles=(Profile.QUEUE_PLATFORM,), timeout_s=30,
-       summary="every dead-letter queue (DLQ_URLS, or discovered by name under QUEUE_NAME_PREFIX) holds no message",
-       why="a message in a DLQ is an email the platform gave up on after its retries: lost work until someone "
-           "redrives it")
+@check("sqs.dlq_empty", timeout_s=30)
 def sqs_dlq_empty(ctx: CheckContext) -> None:
     with ctx.step("find_dlqs"):
         dlqs, source = qp.dead_letter_queues(ctx)
@@ -54,10 +51,7 @@ def sqs_dlq_empty(ctx: CheckContext) -> None:
     raise ctx.fail(Reason.DLQ_NOT_EMPTY, f"{total} message(s) in {len(full)} dead-letter queue(s): {named}{more}")
 
 
-@check("sqs.queue_age", profiles=(Profile.QUEUE_PLATFORM,), timeout_s=30,
-       summary="the unclaimed, input and interrupt queues hold no visible message older than "
-               "CANARY_QUEUE_AGE_LIMIT_S, and no work waits while the edit service runs no task",
-       why="work that waits is an email nobody is editing: a stuck FIFO (wrong claim), or no container at all")
+@check("sqs.queue_age", timeout_s=30)
 def sqs_queue_age(ctx: CheckContext) -> None:
     limit = ctx.config.queue_age_limit_s
     with ctx.step("find_queues"):

@@ -41,6 +41,7 @@ from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, Transient
 from harness.http import HttpClient
 from harness.model import Outcome, Reason
 from harness.runner import Runner
+from harness.spec import CheckSpec
 from tests.integration.raw_servers import raw_server
 
 LIMIT = 64 * 1024  # max_body_bytes for these tests
@@ -202,6 +203,11 @@ def get(http: HttpClient, url: str, *, timeout_s: float = 5.0, deadline_s: float
     return http.get(url, deadline=Deadline.after(deadline_s), timeout_s=timeout_s)
 
 
+def _adhoc(check_id: str, summary: str) -> CheckSpec:
+    """A check outside the catalogue: these tests point the runner at hostile servers."""
+    return CheckSpec(check_id, module="", summary=summary, why="hostile target test", hint="")
+
+
 def failure(fn: Callable[[], object]) -> Verdict:
     """The verdict ``fn`` raises (the test fails if it returns)."""
     with pytest.raises(Verdict) as info:
@@ -294,7 +300,7 @@ def test_a_server_that_never_answers_is_an_http_timeout(server: Server) -> None:
 
 def test_a_header_drip_is_failed_http_timeout_not_left_to_the_run_deadline(server: Server) -> None:
     """The read timeout restarts with each dripped header byte; the watchdog holds the step to its 0.5 s."""
-    @check("h.header_drip", summary="header drip", why="hostile target test", depends_on=(), timeout_s=30)
+    @check(_adhoc("h.header_drip", "header drip"), depends_on=(), timeout_s=30)
     def header_drip(ctx: CheckContext) -> None:
         ctx.get(f"{server.base}/drip-headers", timeout_s=0.5)
 
@@ -585,7 +591,7 @@ def test_auth_headers_do_not_follow_a_redirect_out_of_their_prefix(server: Serve
 def test_a_run_of_hostile_probes_reports_each_reason_and_returns_on_time(server: Server, ws_base: str,
                                                                          tls_servers: dict[str, TlsServer]) -> None:
     def probe(check_id: str, url: str, *, parse: bool = False) -> Any:
-        @check(check_id, summary=f"GET {url}", why="hostile target test", depends_on=(), timeout_s=10)
+        @check(_adhoc(check_id, f"GET {url}"), depends_on=(), timeout_s=10)
         def body(ctx: CheckContext) -> None:
             with ctx.step("get") as timer:
                 response = ctx.get(url, timer=timer)
@@ -593,7 +599,7 @@ def test_a_run_of_hostile_probes_reports_each_reason_and_returns_on_time(server:
                 response.json()
         return body
 
-    @check("ws.silent", summary="silent ws", why="hostile target test", depends_on=(), timeout_s=10)
+    @check(_adhoc("ws.silent", "silent ws"), depends_on=(), timeout_s=10)
     def ws_silent(ctx: CheckContext) -> None:
         ctx.http.websocket_hello(f"{ws_base}/ws/silent", deadline=ctx.deadline, timeout_s=0.5)
 
@@ -691,7 +697,7 @@ def test_a_watched_connection_is_reused_and_a_fired_alarm_never_touches_the_next
 def test_runs_abandoning_checks_on_a_dripping_server_leave_no_thread_behind() -> None:
     """Each run's abandoned check ends with its socket (the watchdog fires at the deadline), so nothing outlives
     the runs: not in a warm Lambda, and not at the CLI's exit."""
-    @check("h.abandoned", summary="drip past the deadline", why="hostile target test", depends_on=(), timeout_s=60)
+    @check(_adhoc("h.abandoned", "drip past the deadline"), depends_on=(), timeout_s=60)
     def abandoned(ctx: CheckContext) -> None:
         ctx.get(f"http://127.0.0.1:{srv.port}/hermes/health", timeout_s=30)
 

@@ -169,8 +169,7 @@ def test_an_expired_deadline_stops_the_call_before_it_is_made(aws: AwsClients) -
 
 
 def test_the_runner_reports_a_missing_table_as_failed_resource_missing(aws: AwsClients) -> None:
-    @check("dynamodb.sessions_table", summary="table exists", why="test", depends_on=(),
-           requires=("sessions_table",))
+    @check("dynamodb.sessions_table", depends_on=())
     def sessions_table(ctx: CheckContext) -> None:
         ctx.aws.dynamodb.describe_table(TableName=ctx.config.sessions_table)
 
@@ -208,7 +207,7 @@ def test_an_unreachable_aws_endpoint_is_a_transient_canary_error_retried_once(mo
     aws = AwsClients(boto3.Session(), timeout_s=2)
     calls: list[int] = []
 
-    @check("aws.credentials", summary="sts answers", why="test", depends_on=())
+    @check("aws.credentials", depends_on=())
     def credentials(ctx: CheckContext) -> None:
         calls.append(1)
         ctx.aws.sts.get_caller_identity()

@@ -36,6 +36,7 @@ from harness.http import HttpClient
 from harness.model import CheckResult, Outcome, Profile, Reason, Tier
 from harness.redact import Redactor
 from harness.runner import Runner, UnknownCheckError
+from harness.spec import CheckSpec
 
 # Failure confirmation (a FAILED probe is re-probed once) is off here except where it is the subject.
 ALL_TIERS = CanaryConfig(tiers=("probe", "journey", "destructive"), cleanup_reserve_s=1.0, confirm_failures=False)
@@ -43,10 +44,12 @@ Body = Callable[[CheckContext], None]
 
 
 def declare(check_id: str, body: Body, *, tier: Tier = Tier.PROBE, depends_on: tuple[str, ...] = (),
+            profiles: tuple[Profile, ...] = (Profile.SESSION_PLATFORM,), requires: tuple[str, ...] = (),
             **kwargs: Any) -> Check:
-    """A check declared the way the catalogue does it (pure: no AWS dependency unless asked)."""
-    return check(check_id, tier=tier, summary=f"test check {check_id}", why="runner test",
-                 depends_on=depends_on, **kwargs)(body)
+    """A check declared the way the catalogue does it (a spec, then ``@check``; pure: no AWS unless asked)."""
+    spec = CheckSpec(check_id, module="", summary=f"test check {check_id}", why="runner test", hint="",
+                     tier=tier.value, profiles=tuple(p.value for p in profiles), requires=requires)
+    return check(spec, depends_on=depends_on, **kwargs)(body)
 
 
 def passes(ctx: CheckContext) -> None:
