@@ -5,8 +5,9 @@
   service is short of one task until the scheduler starts a replacement ``ready_delay_s`` later. Sessions live in
   DynamoDB and the preview is rendered from them, so a session survives the restart, as a workspace on EFS would.
   moto alone marks the task STOPPED and nothing else happens.
-- **Step faults** for the journey steps the base switchboard has no fault for (``STEP_FAULTS``), switched with
-  ``support.faults.enable(name)``; they wrap the Hermes and Astro listeners behind the local ALB.
+- **Step faults** for the journey steps the base switchboard has no fault for (``sandbox.faults.STEP_FAULTS``, declared
+  in the one fault catalogue), switched with ``support.faults.enable(name)``; they wrap the Hermes and Astro
+  listeners behind the local ALB.
 - **Counting** activations that Hermes accepted, so tests can prove two overlapping runs created one session.
 
 ``sandbox.runtime.Sandbox`` installs it on start (``sandbox.journeys``) and resets it with the sandbox.
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 from sandbox.alb import HttpRequest, HttpResponse, LocalAlb, WebSocketAccept, json_response
 from sandbox.aws_side import AwsSandbox
 from sandbox.edit_container import EXPRESS_HEADERS, EditContainer
+from sandbox.faults import STEP_FAULTS
 from sandbox.hermes import HermesSimulator, SessionTable
 from sandbox.platform_layout import EDIT_ASTRO_TG, HERMES_TG
 
@@ -47,22 +49,6 @@ class JourneyHost(Protocol):
     def http(self) -> _HttpParts: ...
     @property
     def ready_delay_s(self) -> float: ...
-
-# name -> (what it does, the journey step that must catch it: check, step, outcome, reason)
-STEP_FAULTS: dict[str, tuple[str, tuple[str, str, str, str]]] = {
-    "status_mismatch": ("GET /hermes/api/sessions/{id}/status says 'expired' for a live session",
-                        ("session.lifecycle", "status", "FAILED", "record_mismatch")),
-    "preview_5xx": ("Astro answers 500 on /session/{id}",
-                    ("session.lifecycle", "preview", "FAILED", "http_5xx")),
-    "deactivate_5xx": ("POST /hermes/api/sessions/{id}/deactivate answers 500",
-                       ("session.lifecycle", "deactivate", "FAILED", "http_5xx")),
-    "session_not_drained": ("deactivate answers 200 'draining' but the record stays live",
-                            ("session.lifecycle", "drained", "FAILED", "record_mismatch")),
-    "workspace_lost_on_restart": ("a restarted edit task serves an empty workspace: earlier sessions' previews 404",
-                                  ("session.persistence", "after.preview", "FAILED", "http_4xx")),
-    "no_scale_in": ("the edit service keeps its task after the last session is drained",
-                    ("session.auto_shutdown", "scale_in", "FAILED", "idle_cost")),
-}
 
 _SESSION_ACTION = re.compile(r"^/hermes/api/sessions/([^/]+)/(status|deactivate)/?$")
 _PREVIEW = re.compile(r"^/session/([^/]+)/?$")

@@ -33,7 +33,8 @@ from harness.run_lock import DynamoRunLock
 from harness.runner import Runner
 from harness.sweeper import sweep
 from harness.synthetic import is_lock, is_synthetic, plain, typed
-from sandbox.journey_support import STEP_FAULTS, JourneySupport
+from sandbox.faults import STEP_FAULTS
+from sandbox.journey_support import JourneySupport
 
 LIFECYCLE_STEPS = ("edit.running_count", "activate", "record", "status", "container_ready", "preview",
                    "websocket", "deactivate", "drained")
@@ -163,6 +164,14 @@ STEP_CASES: list[tuple[str, str, dict[str, str], str, str, dict[str, Any]]] = [
     ("drained", "session_not_drained", {}, "FAILED", "record_mismatch",
      {"http_timeout_s": 1.5, "session_expiry_timeout_s": 1}),
 ]
+
+
+def test_the_step_cases_say_what_the_fault_catalogue_says() -> None:
+    for step, fault, _params, outcome, reason, _overrides in STEP_CASES:
+        if fault in STEP_FAULTS:
+            declared = STEP_FAULTS[fault]
+            assert (declared.expected_check, declared.expected_step, declared.expected_outcome,
+                    declared.expected_reason) == ("session.lifecycle", step, outcome, reason), fault
 
 
 @pytest.mark.parametrize(("step", "fault", "params", "outcome", "reason", "overrides"), STEP_CASES,
