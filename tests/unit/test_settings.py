@@ -68,3 +68,14 @@ def test_the_settings_module_is_stdlib_only() -> None:
                 for alias in node.names}
     imported |= {str(node.module).split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_the_harness_config_and_the_handlers_load_without_pydantic() -> None:
+    # Only synth validates with pydantic (infra.context_model); the Lambda's cold start never imports it.
+    import subprocess
+
+    code = ("import sys, harness.config, harness.settings, handlers.canary, handlers.scheduled; "
+            "print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                         check=True)
+    assert out.stdout.strip() == "False", out.stderr
