@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list the checks: id, tier, profile, what it asserts")
     lst.add_argument("--profile", choices=("session-platform", "queue-platform"))
     lst.add_argument("--json", action="store_true")
+    lst.add_argument("--markdown", action="store_true", help="the README's check table, rendered from harness.spec")
 
     sweep = sub.add_parser("sweep", help="remove synthetic sessions left by crashed runs")
     sweep.add_argument("--dry-run", action="store_true", help="report what would be removed, change nothing")
@@ -257,6 +258,13 @@ def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     from harness.checks import CATALOGUE
 
+    if args.markdown:
+        from harness.check_table import markdown_table
+        from harness.spec import SPECS
+
+        print(markdown_table(tuple(s for s in SPECS if args.profile is None or args.profile in s.profiles)),
+              end="", file=out)
+        return 0
     rows = [c for c in CATALOGUE if args.profile is None or args.profile in c.profiles]
     if args.json:
         print(json.dumps([{"id": c.id, "tier": c.tier.value, "profiles": [p.value for p in c.profiles],

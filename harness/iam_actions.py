@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.spec import SPECS, CheckSpec, IamStatement
+
 # No resource-level permissions exist for these (Service Authorization Reference); they are read-only.
 ELB_DESCRIBE = (
     "elasticloadbalancing:DescribeLoadBalancers",
@@ -23,8 +25,9 @@ METRICS_READ = ("cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "c
 TABLE_READ = ("dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive", "dynamodb:GetItem", "dynamodb:Query",
               "dynamodb:Scan")
 
-# Statement id -> actions. The sid is the policy statement's Sid in the deployed role.
-ACTIONS: dict[str, tuple[str, ...]] = {
+# Statement id -> actions, for statements several checks (or the canary itself) share; a check names them in its
+# ``CheckSpec.iam``. The sid is the policy statement's Sid in the deployed role.
+SHARED_ACTIONS: dict[str, tuple[str, ...]] = {
     "PutCanaryMetrics": ("cloudwatch:PutMetricData",),
     "EcsDescribeCluster": ("ecs:DescribeClusters",),
     "EcsListInCluster": ("ecs:ListServices", "ecs:ListTasks"),
@@ -52,6 +55,27 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 FUNCTION_KINDS = ("probe", "journey", "destructive", "sweeper")
+
+
+def check_statements(kind: str, profile: str, targets: Mapping[str, Any],
+                     specs: tuple[CheckSpec, ...] = SPECS) -> tuple[IamStatement, ...]:
+    """Statements the checks a function runs bring themselves (``CheckSpec.iam``), once their resource keys are set.
+
+    The probe function runs the probe tier, the journey function the journey tier, and so on; the sweeper runs none.
+    """
+    found: dict[str, IamStatement] = {}
+    for spec in specs:
+        if spec.tier == kind and profile in spec.profiles:
+            for statement in spec.own_statements:
+                if all(targets.get(key) for key in statement.config_keys()):
+                    found.setdefault(statement.sid, statement)
+    return tuple(found.values())
+
+
+# Every statement id -> its actions: the shared ones, then those the checks declare in their specs.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    **SHARED_ACTIONS, **{s.sid: s.actions for spec in SPECS for s in spec.own_statements},
+}
 
 
 def _ecs(targets: Mapping[str, Any], services: tuple[str, ...]) -> list[str]:
@@ -110,6 +134,7 @@ def statements_for(kind: str, profile: str, targets: Mapping[str, Any], *, kms_k
             sids += ["ReadSessionsTable", "DeleteSyntheticRecords"]
         return sids + _secret(targets, kms_key)
     sids += _queue_platform(targets) if profile == "queue-platform" else _session_platform(targets, kms_key)
+    sids += [statement.sid for statement in check_statements(kind, profile, targets)]
     if kind in ("journey", "destructive") and targets.get("sessions_table"):
         sids += ["PutOwnPrefixedItems", "DeleteSyntheticRecords"]
     if kind == "destructive" and targets.get("ecs_cluster") and targets.get("edit_service"):

@@ -45,7 +45,7 @@ class IamStatement:
     resource: str = "*"
     why: str | None = None
 
-    def keys(self) -> tuple[str, ...]:
+    def config_keys(self) -> tuple[str, ...]:
         """The config keys the resource names (``{key}`` placeholders), in order."""
         return tuple(part.split("}", 1)[0] for part in self.resource.split("{")[1:])
 
@@ -263,15 +263,20 @@ SPECS: tuple[CheckSpec, ...] = (
 )
 
 
-def by_id(specs: tuple[CheckSpec, ...] = SPECS) -> dict[str, CheckSpec]:
-    """Specs keyed by check id, in report order; a duplicate id is refused (ids are metric dimensions)."""
+def by_id(specs: tuple[CheckSpec, ...] | None = None) -> dict[str, CheckSpec]:
+    """Specs (default ``SPECS``) keyed by check id, in report order; a duplicate id is refused (ids are metric
+    dimensions), and so is a tier or profile outside the contract's."""
     found: dict[str, CheckSpec] = {}
-    for spec in specs:
+    for spec in SPECS if specs is None else specs:
         if spec.id in found:
             raise ValueError(f"check id {spec.id!r} is declared twice in harness.spec.SPECS")
         if spec.tier not in TIERS or not spec.profiles or set(spec.profiles) - set(PROFILES):
             raise ValueError(f"check {spec.id!r}: tier must be one of {TIERS} and profiles a non-empty subset of "
                              f"{PROFILES}")
+        unjustified = [s.sid for s in spec.own_statements if "*" in s.resource and not s.why]
+        if unjustified:
+            raise ValueError(f"check {spec.id!r}: statement(s) {', '.join(unjustified)} have a wildcard resource but "
+                             "no why (it becomes the cdk-nag acknowledgment)")
         found[spec.id] = spec
     return found
 

@@ -23,7 +23,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
 from harness.contract import NAMESPACE
-from harness.iam_actions import ACTIONS
+from harness.iam_actions import ACTIONS, check_statements
+from harness.spec import IamStatement
 from infra.config import EnvironmentConfig, InfraConfigError
 
 # Why each wildcard is there (cdk-nag IAM5 acknowledgment reasons).
@@ -249,6 +250,17 @@ def _queue_platform_reads(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     return grants
 
 
+def _check_statement(statement: IamStatement, cfg: EnvironmentConfig, arns: Arns) -> Grant:
+    """A statement a check declares in its spec: ``*``, or its ARN resource with the config keys filled in."""
+    if statement.resource == "*":
+        return Grant(statement.sid, statement.actions, ("*",), why=statement.why)
+    values = {key: cfg.target(key) for key in statement.config_keys()}
+    resource = statement.resource.format(**values)
+    arn = arns.stack.format_arn(service=statement.service, resource=resource,
+                                arn_format=cdk.ArnFormat.NO_RESOURCE_NAME)
+    return Grant(statement.sid, statement.actions, (arn,), why=statement.why)
+
+
 def grants_for(kind: str, cfg: EnvironmentConfig, arns: Arns, *, selftest_alarm_arn: str | None = None) -> list[Grant]:
     """Statements for one function kind: probe, journey, destructive or sweeper."""
     grants: list[Grant] = [_metrics_write()]
@@ -261,6 +273,7 @@ def grants_for(kind: str, cfg: EnvironmentConfig, arns: Arns, *, selftest_alarm_
         grants += _queue_platform_reads(cfg, arns)
     else:
         grants += _session_platform_reads(cfg, arns)
+    grants += [_check_statement(s, cfg, arns) for s in check_statements(kind, cfg.profile, cfg.targets)]
     if kind in ("journey", "destructive"):
         grants += _lock_item_writes(cfg, arns)
         grants += _synthetic_record_deletes(cfg, arns)
