@@ -21,92 +21,8 @@ from harness.contract import PROFILES, TIERS, all_check_ids
 from harness.errors import ConfigError
 from harness.redact import mask_userinfo
 from harness.settings import BY_KEY as _SETTINGS
-from harness.settings import CA_BUNDLE_ENVS, CONFIG_FILE_ENV, DEFAULTS
-
-
-@dataclass(frozen=True)
-class MaintenanceWindow:
-    """A UTC interval during which runs report ``maintenance`` and do not page."""
-
-    start: datetime
-    end: datetime
-
-    def contains(self, moment: datetime) -> bool:
-        return self.start <= moment < self.end
-
-
-@dataclass(frozen=True)
-class CanaryConfig:
-    """Everything a run needs to know about its target. Field names are the JSON config keys; each one's default,
-    variable and parser are declared once in ``harness.settings``."""
-
-    environment: str = DEFAULTS["environment"]
-    profile: str = DEFAULTS["profile"]
-    base_url: str | None = DEFAULTS["base_url"]
-    hermes_url: str | None = DEFAULTS["hermes_url"]
-    hermes_api_token_secret: str | None = DEFAULTS["hermes_api_token_secret"]
-    ecs_cluster: str | None = DEFAULTS["ecs_cluster"]
-    hermes_service: str | None = DEFAULTS["hermes_service"]
-    edit_service: str | None = DEFAULTS["edit_service"]
-    sessions_table: str | None = DEFAULTS["sessions_table"]
-    target_group_arns: tuple[str, ...] = DEFAULTS["target_group_arns"]
-    load_balancer_arn: str | None = DEFAULTS["load_balancer_arn"]
-    efs_file_system_id: str | None = DEFAULTS["efs_file_system_id"]
-    state_machine_arn: str | None = DEFAULTS["state_machine_arn"]
-    queue_urls: tuple[str, ...] = DEFAULTS["queue_urls"]
-    dlq_urls: tuple[str, ...] = DEFAULTS["dlq_urls"]
-    site_urls: tuple[str, ...] = DEFAULTS["site_urls"]
-    site_buckets: tuple[str, ...] = DEFAULTS["site_buckets"]
-    site_projects: tuple[str, ...] = DEFAULTS["site_projects"]
-    ownership_table: str | None = DEFAULTS["ownership_table"]
-    queue_name_prefix: str = DEFAULTS["queue_name_prefix"]
-    test_prefix: str = DEFAULTS["test_prefix"]
-    test_client_id: str = DEFAULTS["test_client_id"]
-    container_ready_timeout_s: float = DEFAULTS["container_ready_timeout_s"]
-    session_expiry_timeout_s: float = DEFAULTS["session_expiry_timeout_s"]
-    edit_max_tasks: int = DEFAULTS["edit_max_tasks"]
-    tiers: tuple[str, ...] = DEFAULTS["tiers"]
-    allow_destructive: bool = DEFAULTS["allow_destructive"]
-    run_timeout_s: float = DEFAULTS["run_timeout_s"]
-    cleanup_reserve_s: float = DEFAULTS["cleanup_reserve_s"]
-    http_timeout_s: float = DEFAULTS["http_timeout_s"]
-    aws_timeout_s: float = DEFAULTS["aws_timeout_s"]
-    max_body_bytes: int = DEFAULTS["max_body_bytes"]
-    latency_samples: int = DEFAULTS["latency_samples"]
-    latency_degraded_ms: float = DEFAULTS["latency_degraded_ms"]
-    latency_failed_ms: float = DEFAULTS["latency_failed_ms"]
-    metric_freshness_s: float = DEFAULTS["metric_freshness_s"]
-    deploy_grace_s: float = DEFAULTS["deploy_grace_s"]
-    sweep_age_s: float = DEFAULTS["sweep_age_s"]
-    execution_window_s: float = DEFAULTS["execution_window_s"]
-    site_tolerance_s: float = DEFAULTS["site_tolerance_s"]
-    queue_age_limit_s: float = DEFAULTS["queue_age_limit_s"]
-    claim_ttl_s: float = DEFAULTS["claim_ttl_s"]
-    idle_threshold_s: float = DEFAULTS["idle_threshold_s"]
-    maintenance_windows: tuple[MaintenanceWindow, ...] = DEFAULTS["maintenance_windows"]
-    ca_bundle: str | None = DEFAULTS["ca_bundle"]
-    confirm_failures: bool = DEFAULTS["confirm_failures"]
-    confirm_pause_s: float = DEFAULTS["confirm_pause_s"]
-    metric_namespace_platform: str = DEFAULTS["metric_namespace_platform"]
-    platform_stack_name: str | None = DEFAULTS["platform_stack_name"]
-    required_checks: tuple[str, ...] = DEFAULTS["required_checks"]
-
-    @property
-    def hermes_base(self) -> str | None:
-        """Hermes base URL: ``HERMES_URL``, else ``<base>/hermes``."""
-        if self.hermes_url:
-            return self.hermes_url.rstrip("/")
-        if self.base_url:
-            return self.base_url.rstrip("/") + "/hermes"
-        return None
-
-    def maintenance_window(self, moment: datetime) -> MaintenanceWindow | None:
-        """The configured window ``moment`` falls in, if any."""
-        return next((w for w in self.maintenance_windows if w.contains(moment)), None)
-
-    def in_maintenance(self, moment: datetime) -> bool:
-        return self.maintenance_window(moment) is not None
-
+from harness.settings import CA_BUNDLE_ENVS, CONFIG_FILE_ENV, CanaryConfig, MaintenanceWindow
+from harness.settings import PREFIX_PATTERN as _PREFIX
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -137,7 +53,6 @@ _ARN_TYPES = {
 _MAX_CA_BYTES = 16 * 1024 * 1024
 _MAX_SHOWN = 120
 _EFS = re.compile(r"^fs-[0-9a-f]{8,17}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
 
 
 def env_var_for(field_name: str) -> str | None:
@@ -355,15 +270,17 @@ def load_config(
 
 
 def _validate_relations(config: CanaryConfig) -> None:
-    if config.site_buckets and len(config.site_buckets) != len(config.site_urls):
-        raise ConfigError("SITE_BUCKETS must list one bucket per SITE_URLS entry, in the same order",
-                          field="site_buckets", env_var="SITE_BUCKETS")
-    if config.site_projects and len(config.site_projects) != len(config.site_urls):
-        raise ConfigError("SITE_PROJECTS must list one project per SITE_URLS entry, in the same order",
-                          field="site_projects", env_var="SITE_PROJECTS")
+    urls = _SETTINGS["site_urls"].env
+    for name, what in (("site_buckets", "bucket"), ("site_projects", "project")):
+        values = getattr(config, name)
+        if values and len(values) != len(config.site_urls):
+            env = _SETTINGS[name].env
+            raise ConfigError(f"{env} must list one {what} per {urls} entry, in the same order", field=name,
+                              env_var=env)
     if config.latency_failed_ms < config.latency_degraded_ms:
-        raise ConfigError("CANARY_LATENCY_FAILED_MS must be >= CANARY_LATENCY_DEGRADED_MS",
-                          field="latency_failed_ms", env_var="CANARY_LATENCY_FAILED_MS")
+        env = _SETTINGS["latency_failed_ms"].env
+        raise ConfigError(f"{env} must be >= {_SETTINGS['latency_degraded_ms'].env}", field="latency_failed_ms",
+                          env_var=env)
 
 
 def arn_problems(config: CanaryConfig) -> list[tuple[str, str]]:

@@ -1,15 +1,19 @@
-"""Every canary setting, declared once: config key, environment variable, parser kind, default, meaning.
+"""Every canary setting, declared once as a ``CanaryConfig`` field: config key, type, default, environment
+variable, parser kind and meaning.
 
-``harness.config`` builds ``CanaryConfig``'s defaults and its env/file parsing from this table; ``infra.config``
-derives the CDK context keys it passes through to the functions (a deployable target setting's context key is its
-config key) and their types; the README's variable table is rendered from it (``python -m harness.settings``).
+``harness.config`` parses the environment and config files by this table; infra (``infra.context_model``,
+``infra.config``) derives the CDK context keys it passes through to the functions (a deployable target setting's
+context key is its config key) and their types; the README's variable table is rendered from it
+(``python -m harness.settings``).
 Standard library only: infra imports it, and the Lambda's cold start must not pay for a validation library.
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 # The JSON config file (same keys as the settings below); read before the environment.
@@ -20,6 +24,8 @@ CA_BUNDLE_ENVS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 # Parser kinds (implemented by harness.config): str (empty = unset) | name (non-empty) | url | urls | list | int |
 # float (> 0) | float0 (>= 0) | bool | profile | tiers | prefix | efs | arn:<type> | arns:<type> | windows | checks.
 LIST_KINDS = ("urls", "list")
+# The ``prefix`` kind (TEST_PREFIX): synthetic data is marked, and IAM-scoped, by it.
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
 NUMBER_KINDS = ("int", "float", "float0")
 
 
@@ -50,100 +56,150 @@ class Setting:
         return self.kind in NUMBER_KINDS
 
 
-def _s(key: str, env: str, kind: str, default: Any, meaning: str, *, target: bool = False,
-       shown: str | None = None) -> Setting:
-    return Setting(key, env, kind, default, meaning, target, shown)
+_META = "canary_setting"
 
 
-SETTINGS: tuple[Setting, ...] = (
-    _s("environment", "CANARY_ENVIRONMENT", "name", "production", "the `Environment` metric dimension"),
-    _s("profile", "CANARY_PROFILE", "profile", "session-platform", "`session-platform` or `queue-platform`"),
-    _s("base_url", "WEBORDINARY_BASE_URL", "url", None,
-       "ALB (or CDN) base URL; `/hermes/*`, `/api/*`, `/session/*`, `/ws/*` hang off it (no URL in the config may "
-       "carry `user:password@`: refused, never echoed)", target=True),
-    _s("hermes_url", "HERMES_URL", "url", None, "Hermes base", target=True, shown="`<base>/hermes`"),
-    _s("hermes_api_token_secret", "HERMES_API_TOKEN_SECRET", "str", None,
-       "Secrets Manager id of the Hermes API token (sent as a bearer token to Hermes only; surrounding whitespace "
-       "is stripped, an empty or header-unsafe value is a config error)", target=True),
-    _s("ecs_cluster", "ECS_CLUSTER", "str", "webordinary-edit-cluster", "ECS cluster", target=True),
-    _s("hermes_service", "HERMES_SERVICE", "str", "webordinary-hermes-service", "Hermes ECS service", target=True),
-    _s("edit_service", "EDIT_SERVICE", "str", "webordinary-edit-service", "edit ECS service", target=True),
-    _s("sessions_table", "SESSIONS_TABLE", "str", "webordinary-edit-sessions",
-       "DynamoDB sessions table (key schema discovered with DescribeTable)", target=True),
-    _s("target_group_arns", "TARGET_GROUP_ARNS", "arns:targetgroup", (),
-       "comma list of ALB target groups to watch (`…:targetgroup/<name>/<id>` ARNs, any partition)", target=True),
-    _s("load_balancer_arn", "LOAD_BALANCER_ARN", "arn:alb", None,
-       "ALB whose listener rules are verified (`…:loadbalancer/app/<name>/<id>`)", target=True),
-    _s("efs_file_system_id", "EFS_FILE_SYSTEM_ID", "efs", None, "workspace file system (`fs-…`)", target=True),
-    _s("state_machine_arn", "STATE_MACHINE_ARN", "arn:statemachine", None,
-       "queue-platform: the Step Functions state machine (`…:stateMachine:<name>`)", target=True),
-    _s("queue_urls", "QUEUE_URLS", "urls", (),
-       "queue-platform: comma list of queue URLs (discovered by `QUEUE_NAME_PREFIX` when unset)", target=True),
-    _s("dlq_urls", "DLQ_URLS", "urls", (),
-       "queue-platform: comma list of dead-letter queue URLs (discovered by `QUEUE_NAME_PREFIX` when unset)",
-       target=True),
-    _s("site_urls", "SITE_URLS", "urls", (), "queue-platform: comma list of published site URLs", target=True),
-    _s("site_buckets", "SITE_BUCKETS", "list", (), "the S3 bucket behind each site URL, same order", target=True),
-    _s("site_projects", "SITE_PROJECTS", "list", (),
-       "the project each site URL belongs to, same order: its `index.html` is compared with that project's last "
-       "successful execution only", target=True, shown="from the bucket name (`edit.<project>.…`)"),
-    _s("ownership_table", "OWNERSHIP_TABLE", "str", "webordinary-container-ownership", "container-ownership table",
-       target=True),
-    _s("queue_name_prefix", "QUEUE_NAME_PREFIX", "name", "webordinary-", "name prefix of the platform's queues",
-       target=True),
-    _s("test_prefix", "TEST_PREFIX", "prefix", "TEST_", "marks synthetic data (2-32 letters, digits, `_-.`)",
-       target=True),
-    _s("test_client_id", "TEST_CLIENT_ID", "name", "integration-test-client", "client id of synthetic sessions",
-       target=True),
-    _s("container_ready_timeout_s", "CONTAINER_READY_TIMEOUT_S", "float", 60.0,
-       "seconds a journey waits for its edit container", target=True),
-    _s("session_expiry_timeout_s", "SESSION_EXPIRY_TIMEOUT_S", "float", 70.0,
-       "seconds a journey waits for its session to expire", target=True),
-    _s("edit_max_tasks", "EDIT_MAX_TASKS", "int", 3, "the edit service's autoscaling maximum"),
-    _s("tiers", "CANARY_TIERS", "tiers", ("probe",), "allowed tiers, comma list"),
-    _s("allow_destructive", "CANARY_ALLOW_DESTRUCTIVE", "bool", False, "`true` to allow the destructive tier"),
-    _s("run_timeout_s", "CANARY_RUN_TIMEOUT_S", "float", 240.0, "run deadline (seconds)"),
-    _s("cleanup_reserve_s", "CANARY_CLEANUP_RESERVE_S", "float0", 20.0, "time kept for cleanup (seconds)"),
-    _s("http_timeout_s", "CANARY_HTTP_TIMEOUT_S", "float", 10.0, "timeout of one HTTP request (seconds)"),
-    _s("aws_timeout_s", "CANARY_AWS_TIMEOUT_S", "float", 10.0, "timeout of one AWS call (seconds)"),
-    _s("max_body_bytes", "CANARY_MAX_BODY_BYTES", "int", 1_048_576, "largest response body read"),
-    _s("latency_samples", "CANARY_LATENCY_SAMPLES", "int", 5, "`latency.baseline`: requests per run"),
-    _s("latency_degraded_ms", "CANARY_LATENCY_DEGRADED_MS", "float", 1000.0, "`latency.baseline`: DEGRADED above"),
-    _s("latency_failed_ms", "CANARY_LATENCY_FAILED_MS", "float", 3000.0,
-       "`latency.baseline`: FAILED above (>= the degraded threshold)"),
-    _s("metric_freshness_s", "CANARY_METRIC_FRESHNESS_S", "float", 900.0,
-       "the platform's metric must have a datapoint within this window (seconds)"),
-    _s("deploy_grace_s", "CANARY_DEPLOY_GRACE_S", "float0", 1200.0,
-       "a younger rollout is `deploying` (DEGRADED), an older one is stuck (FAILED)"),
-    _s("sweep_age_s", "CANARY_SWEEP_AGE_S", "float0", 3600.0,
-       "the sweeper removes synthetic data older than this (seconds)"),
-    _s("execution_window_s", "CANARY_EXECUTION_WINDOW_S", "float", 3600.0,
-       "how far back state machine executions are read (seconds)"),
-    _s("site_tolerance_s", "CANARY_SITE_TOLERANCE_S", "float0", 900.0,
-       "how long a site may lag its project's last successful execution (seconds)"),
-    _s("queue_age_limit_s", "CANARY_QUEUE_AGE_LIMIT_S", "float", 900.0,
-       "oldest visible message a work queue may hold (seconds)"),
-    _s("claim_ttl_s", "CANARY_CLAIM_TTL_S", "float", 3600.0,
-       "a claim with no TTL and no activity for longer is stale (seconds)"),
-    _s("idle_threshold_s", "CANARY_IDLE_THRESHOLD_S", "float", 1800.0,
-       "how long edit tasks may run with no queued or in-flight work (seconds)"),
-    _s("maintenance_windows", "CANARY_MAINTENANCE_WINDOWS", "windows", (),
-       'JSON list of `{"start": ISO, "end": ISO}` (UTC) during which runs do not page', shown="`[]`"),
-    _s("ca_bundle", "CANARY_CA_BUNDLE", "str", None,
-       "extra trusted CAs (verification is never turned off); a missing path or a file with no PEM certificate is "
-       "a config error (`REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` are checked the same way)"),
-    _s("confirm_failures", "CANARY_CONFIRM_FAILURES", "bool", True, "in-run confirmation of failed probes"),
-    _s("confirm_pause_s", "CANARY_CONFIRM_PAUSE_S", "float0", 3.0, "pause before the confirming probe (seconds)"),
-    _s("metric_namespace_platform", "PLATFORM_METRIC_NAMESPACE", "name", "Webordinary/EditSessions",
-       "CloudWatch namespace of the platform's own metrics"),
-    _s("platform_stack_name", "PLATFORM_STACK_NAME", "str", None,
-       "the platform's CloudFormation stack: while it updates (younger than the grace), readiness/routing failures "
-       "are `deploying`", target=True),
-    _s("required_checks", "CANARY_REQUIRED_CHECKS", "checks", (),
-       "comma list of check ids the deployed stack alarms on (the CDK app sets it): such a check that would be "
-       "SKIPPED `not_configured` is ERROR `config_invalid` naming the missing setting, so `canary-broken` fires "
-       "instead of a silent green; unknown ids are a config error"),
-)
+def _setting(default: Any, env: str, kind: str, meaning: str, *, target: bool = False,
+             shown: str | None = None) -> Any:
+    """A ``CanaryConfig`` field: its default, and the rest of its declaration as field metadata."""
+    return field(default=default, metadata={_META: (env, kind, meaning, target, shown)})
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A UTC interval during which runs report ``maintenance`` and do not page."""
+
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    """Everything a run needs to know about its target. Field names are the JSON config keys (and, for the targets,
+    the CDK context keys); each field declares its default, environment variable, parser kind and meaning."""
+
+    environment: str = _setting("production", "CANARY_ENVIRONMENT", "name", "the `Environment` metric dimension")
+    profile: str = _setting("session-platform", "CANARY_PROFILE", "profile", "`session-platform` or `queue-platform`")
+    base_url: str | None = _setting(None, "WEBORDINARY_BASE_URL", "url",
+        "ALB (or CDN) base URL; `/hermes/*`, `/api/*`, `/session/*`, `/ws/*` hang off it (no URL in the config "
+        "may carry `user:password@`: refused, never echoed)", target=True)
+    hermes_url: str | None = _setting(None, "HERMES_URL", "url", "Hermes base", target=True, shown="`<base>/hermes`")
+    hermes_api_token_secret: str | None = _setting(None, "HERMES_API_TOKEN_SECRET", "str",
+        "Secrets Manager id of the Hermes API token (sent as a bearer token to Hermes only; surrounding "
+        "whitespace is stripped, an empty or header-unsafe value is a config error)", target=True)
+    ecs_cluster: str | None = _setting("webordinary-edit-cluster", "ECS_CLUSTER", "str", "ECS cluster", target=True)
+    hermes_service: str | None = _setting("webordinary-hermes-service", "HERMES_SERVICE", "str",
+        "Hermes ECS service", target=True)
+    edit_service: str | None = _setting("webordinary-edit-service", "EDIT_SERVICE", "str",
+        "edit ECS service", target=True)
+    sessions_table: str | None = _setting("webordinary-edit-sessions", "SESSIONS_TABLE", "str",
+        "DynamoDB sessions table (key schema discovered with DescribeTable)", target=True)
+    target_group_arns: tuple[str, ...] = _setting((), "TARGET_GROUP_ARNS", "arns:targetgroup",
+        "comma list of ALB target groups to watch (`…:targetgroup/<name>/<id>` ARNs, any partition)", target=True)
+    load_balancer_arn: str | None = _setting(None, "LOAD_BALANCER_ARN", "arn:alb",
+        "ALB whose listener rules are verified (`…:loadbalancer/app/<name>/<id>`)", target=True)
+    efs_file_system_id: str | None = _setting(None, "EFS_FILE_SYSTEM_ID", "efs",
+        "workspace file system (`fs-…`)", target=True)
+    state_machine_arn: str | None = _setting(None, "STATE_MACHINE_ARN", "arn:statemachine",
+        "queue-platform: the Step Functions state machine (`…:stateMachine:<name>`)", target=True)
+    queue_urls: tuple[str, ...] = _setting((), "QUEUE_URLS", "urls",
+        "queue-platform: comma list of queue URLs (discovered by `QUEUE_NAME_PREFIX` when unset)", target=True)
+    dlq_urls: tuple[str, ...] = _setting((), "DLQ_URLS", "urls",
+        "queue-platform: comma list of dead-letter queue URLs (discovered by `QUEUE_NAME_PREFIX` when unset)",
+        target=True)
+    site_urls: tuple[str, ...] = _setting((), "SITE_URLS", "urls",
+        "queue-platform: comma list of published site URLs", target=True)
+    site_buckets: tuple[str, ...] = _setting((), "SITE_BUCKETS", "list",
+        "the S3 bucket behind each site URL, same order", target=True)
+    site_projects: tuple[str, ...] = _setting((), "SITE_PROJECTS", "list",
+        "the project each site URL belongs to, same order: its `index.html` is compared with that project's last "
+        "successful execution only", target=True, shown="from the bucket name (`edit.<project>.…`)")
+    ownership_table: str | None = _setting("webordinary-container-ownership", "OWNERSHIP_TABLE", "str",
+        "container-ownership table", target=True)
+    queue_name_prefix: str = _setting("webordinary-", "QUEUE_NAME_PREFIX", "name",
+        "name prefix of the platform's queues", target=True)
+    test_prefix: str = _setting("TEST_", "TEST_PREFIX", "prefix",
+        "marks synthetic data (2-32 letters, digits, `_-.`)", target=True)
+    test_client_id: str = _setting("integration-test-client", "TEST_CLIENT_ID", "name",
+        "client id of synthetic sessions", target=True)
+    container_ready_timeout_s: float = _setting(60.0, "CONTAINER_READY_TIMEOUT_S", "float",
+        "seconds a journey waits for its edit container", target=True)
+    session_expiry_timeout_s: float = _setting(70.0, "SESSION_EXPIRY_TIMEOUT_S", "float",
+        "seconds a journey waits for its session to expire", target=True)
+    edit_max_tasks: int = _setting(3, "EDIT_MAX_TASKS", "int", "the edit service's autoscaling maximum")
+    tiers: tuple[str, ...] = _setting(("probe",), "CANARY_TIERS", "tiers", "allowed tiers, comma list")
+    allow_destructive: bool = _setting(False, "CANARY_ALLOW_DESTRUCTIVE", "bool",
+        "`true` to allow the destructive tier")
+    run_timeout_s: float = _setting(240.0, "CANARY_RUN_TIMEOUT_S", "float", "run deadline (seconds)")
+    cleanup_reserve_s: float = _setting(20.0, "CANARY_CLEANUP_RESERVE_S", "float0", "time kept for cleanup (seconds)")
+    http_timeout_s: float = _setting(10.0, "CANARY_HTTP_TIMEOUT_S", "float", "timeout of one HTTP request (seconds)")
+    aws_timeout_s: float = _setting(10.0, "CANARY_AWS_TIMEOUT_S", "float", "timeout of one AWS call (seconds)")
+    max_body_bytes: int = _setting(1_048_576, "CANARY_MAX_BODY_BYTES", "int", "largest response body read")
+    latency_samples: int = _setting(5, "CANARY_LATENCY_SAMPLES", "int", "`latency.baseline`: requests per run")
+    latency_degraded_ms: float = _setting(1000.0, "CANARY_LATENCY_DEGRADED_MS", "float",
+        "`latency.baseline`: DEGRADED above")
+    latency_failed_ms: float = _setting(3000.0, "CANARY_LATENCY_FAILED_MS", "float",
+        "`latency.baseline`: FAILED above (>= the degraded threshold)")
+    metric_freshness_s: float = _setting(900.0, "CANARY_METRIC_FRESHNESS_S", "float",
+        "the platform's metric must have a datapoint within this window (seconds)")
+    deploy_grace_s: float = _setting(1200.0, "CANARY_DEPLOY_GRACE_S", "float0",
+        "a younger rollout is `deploying` (DEGRADED), an older one is stuck (FAILED)")
+    sweep_age_s: float = _setting(3600.0, "CANARY_SWEEP_AGE_S", "float0",
+        "the sweeper removes synthetic data older than this (seconds)")
+    execution_window_s: float = _setting(3600.0, "CANARY_EXECUTION_WINDOW_S", "float",
+        "how far back state machine executions are read (seconds)")
+    site_tolerance_s: float = _setting(900.0, "CANARY_SITE_TOLERANCE_S", "float0",
+        "how long a site may lag its project's last successful execution (seconds)")
+    queue_age_limit_s: float = _setting(900.0, "CANARY_QUEUE_AGE_LIMIT_S", "float",
+        "oldest visible message a work queue may hold (seconds)")
+    claim_ttl_s: float = _setting(3600.0, "CANARY_CLAIM_TTL_S", "float",
+        "a claim with no TTL and no activity for longer is stale (seconds)")
+    idle_threshold_s: float = _setting(1800.0, "CANARY_IDLE_THRESHOLD_S", "float",
+        "how long edit tasks may run with no queued or in-flight work (seconds)")
+    maintenance_windows: tuple[MaintenanceWindow, ...] = _setting((), "CANARY_MAINTENANCE_WINDOWS", "windows",
+        "JSON list of `{\"start\": ISO, \"end\": ISO}` (UTC) during which runs do not page", shown="`[]`")
+    ca_bundle: str | None = _setting(None, "CANARY_CA_BUNDLE", "str",
+        "extra trusted CAs (verification is never turned off); a missing path or a file with no PEM certificate "
+        "is a config error (`REQUESTS_CA_BUNDLE` and `SSL_CERT_FILE` are checked the same way)")
+    confirm_failures: bool = _setting(True, "CANARY_CONFIRM_FAILURES", "bool", "in-run confirmation of failed probes")
+    confirm_pause_s: float = _setting(3.0, "CANARY_CONFIRM_PAUSE_S", "float0",
+        "pause before the confirming probe (seconds)")
+    metric_namespace_platform: str = _setting("Webordinary/EditSessions", "PLATFORM_METRIC_NAMESPACE", "name",
+        "CloudWatch namespace of the platform's own metrics")
+    platform_stack_name: str | None = _setting(None, "PLATFORM_STACK_NAME", "str",
+        "the platform's CloudFormation stack: while it updates (younger than the grace), readiness/routing "
+        "failures are `deploying`", target=True)
+    required_checks: tuple[str, ...] = _setting((), "CANARY_REQUIRED_CHECKS", "checks",
+        "comma list of check ids the deployed stack alarms on (the CDK app sets it): such a check that would be "
+        "SKIPPED `not_configured` is ERROR `config_invalid` naming the missing setting, so `canary-broken` fires "
+        "instead of a silent green; unknown ids are a config error")
+
+    @property
+    def hermes_base(self) -> str | None:
+        """Hermes base URL: ``HERMES_URL``, else ``<base>/hermes``."""
+        if self.hermes_url:
+            return self.hermes_url.rstrip("/")
+        if self.base_url:
+            return self.base_url.rstrip("/") + "/hermes"
+        return None
+
+    def maintenance_window(self, moment: datetime) -> MaintenanceWindow | None:
+        """The configured window ``moment`` falls in, if any."""
+        return next((w for w in self.maintenance_windows if w.contains(moment)), None)
+
+    def in_maintenance(self, moment: datetime) -> bool:
+        return self.maintenance_window(moment) is not None
+
+
+def _declared(declared: Any) -> Setting:
+    env, kind, meaning, target, shown = declared.metadata[_META]
+    return Setting(declared.name, env, kind, declared.default, meaning, target, shown)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(_declared(f) for f in fields(CanaryConfig))
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
 # Deployable targets: context key -> environment variable of the functions.

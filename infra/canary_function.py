@@ -29,6 +29,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from harness.contract import NAMESPACE, SERVICE_NAME
+from harness.settings import env_of
 from infra.config import TARGET_ENV, EnvironmentConfig, InfraConfigError
 from infra.nag import acknowledge
 from infra.packaging import ARCHITECTURE, RUNTIME
@@ -88,23 +89,24 @@ def run_budget_seconds(timeout_s: int) -> int:
 
 def function_environment(cfg: EnvironmentConfig, spec: FunctionSpec, timeout_s: int,
                          selftest_alarm_name: str | None) -> dict[str, str]:
-    """DESIGN §4 variables from context; unset targets stay unset so their checks SKIP as not_configured."""
+    """DESIGN §4 variables (names from harness.settings) from context; unset targets stay unset so their checks
+    SKIP as not_configured."""
     env: dict[str, str] = {
-        "CANARY_ENVIRONMENT": cfg.name,
-        "CANARY_PROFILE": cfg.profile,
-        "CANARY_ALLOW_DESTRUCTIVE": "true" if spec.kind == "destructive" else "false",
-        "CANARY_RUN_TIMEOUT_S": str(run_budget_seconds(timeout_s)),
+        env_of("environment"): cfg.name,
+        env_of("profile"): cfg.profile,
+        env_of("allow_destructive"): "true" if spec.kind == "destructive" else "false",
+        env_of("run_timeout_s"): str(run_budget_seconds(timeout_s)),
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
     }
     if spec.kind != "sweeper":
-        env["CANARY_TIERS"] = spec.kind
+        env[env_of("tiers")] = spec.kind
         # The checks this function runs that the stack alarms on: SKIPPED not_configured is an ERROR for them.
         required = cfg.checks_of(spec.kind)
         if required:
-            env["CANARY_REQUIRED_CHECKS"] = ",".join(required)
+            env[env_of("required_checks")] = ",".join(required)
     if cfg.maintenance_windows:
-        env["CANARY_MAINTENANCE_WINDOWS"] = json.dumps(list(cfg.maintenance_windows), separators=(",", ":"))
+        env[env_of("maintenance_windows")] = json.dumps(list(cfg.maintenance_windows), separators=(",", ":"))
     if selftest_alarm_name:
         env["CANARY_SELFTEST_ALARM"] = selftest_alarm_name
     for key, var in TARGET_ENV.items():

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.contract import CHECK_IDS_BY_PROFILE, PROFILES, QUEUE_PLATFORM, alarm_prefix
+from harness.settings import BY_KEY, PREFIX_PATTERN
 from harness.settings import TARGET_ENV as SETTINGS_TARGET_ENV
 from infra.catalogue import checks_for, missing_context, tier_of, tiers_with_checks
 from infra.context_model import (
@@ -60,7 +61,6 @@ _SCHEDULED = ("probe", "journey", "sweeper", "destructive")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -163,8 +163,8 @@ def _targets(context: DeployContext) -> dict[str, Any]:
         value = getattr(context, key)
         if value not in (None, ()):
             targets[key] = value
-    prefix = targets.get("test_prefix", "TEST_")
-    if not _PREFIX.match(prefix):
+    prefix = targets.get("test_prefix", BY_KEY["test_prefix"].default)
+    if not PREFIX_PATTERN.match(prefix):
         raise InfraConfigError(f"context 'test_prefix': {prefix!r} must be 2-32 letters, digits, '_', '-' or '.'")
     targets["test_prefix"] = prefix
     buckets, sites = targets.get("site_buckets", ()), targets.get("site_urls", ())
