@@ -13,7 +13,6 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +20,7 @@ from harness.contract import PROFILES, TIERS, all_check_ids
 from harness.errors import ConfigError
 from harness.redact import mask_userinfo
 from harness.settings import BY_KEY as _SETTINGS
-from harness.settings import CA_BUNDLE_ENVS, CONFIG_FILE_ENV, CanaryConfig, MaintenanceWindow
+from harness.settings import CA_BUNDLE_ENVS, CONFIG_FILE_ENV, CanaryConfig, MaintenanceWindow, parse_moment
 from harness.settings import PREFIX_PATTERN as _PREFIX
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -82,13 +81,6 @@ def _split(value: Any) -> list[str]:
     raise TypeError("expected a comma-separated string or a list")
 
 
-def _parse_datetime(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
-    return moment
-
-
 def _parse_windows(value: Any) -> tuple[MaintenanceWindow, ...]:
     if isinstance(value, str):
         value = json.loads(value) if value.strip() else []
@@ -98,7 +90,7 @@ def _parse_windows(value: Any) -> tuple[MaintenanceWindow, ...]:
     for item in value:
         if not isinstance(item, dict) or set(item) != {"start", "end"}:
             raise TypeError("each window must be {\"start\": ISO-8601, \"end\": ISO-8601}")
-        start, end = _parse_datetime(str(item["start"])), _parse_datetime(str(item["end"]))
+        start, end = parse_moment(str(item["start"])), parse_moment(str(item["end"]))
         if end <= start:
             raise ValueError("a window's end must be after its start")
         windows.append(MaintenanceWindow(start, end))

@@ -65,6 +65,15 @@ def _setting(default: Any, env: str, kind: str, meaning: str, *, target: bool = 
     return field(default=default, metadata={_META: (env, kind, meaning, target, shown)})
 
 
+def parse_moment(text: str) -> datetime:
+    """A maintenance window's start or end: ISO 8601 with a time zone (``Z`` or an offset), as the harness and the
+    CDK context both take it."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
+    return moment
+
+
 @dataclass(frozen=True)
 class MaintenanceWindow:
     """A UTC interval during which runs report ``maintenance`` and do not page."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -26,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.settings import SETTINGS
+from harness.settings import SETTINGS, parse_moment
 from infra.lambda_environment import refusal as env_refusal
 
 
@@ -45,6 +44,7 @@ _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _SG_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_MAX_SHOWN = 120  # characters of an offending value quoted in an error
 _LAYER = re.compile(r"^(latest|\d+|\d+\.\d+\.\d+)$")
 
 
@@ -76,6 +76,8 @@ def _split(value: Any) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not a valid JSON list: {exc}") from exc
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     return value
 
 
@@ -86,6 +88,8 @@ def _json(value: Any) -> Any:
             return json.loads(value) if value.strip() else None
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     return value
 
 
@@ -142,25 +146,18 @@ Flag = Annotated[bool, BeforeValidator(_bool_text)]
 TextList = Annotated[tuple[str, ...], BeforeValidator(_split), AfterValidator(_stripped)]
 
 
-def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} needs a time zone (Z or +00:00)")
-    return moment
-
-
 class WindowContext(BaseModel):
     """One ``maintenance_windows`` entry, the harness's CANARY_MAINTENANCE_WINDOWS syntax; the text is kept as
     written (it becomes that variable)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: Annotated[str, AfterValidator(lambda v: _moment(v) and v)]
-    end: Annotated[str, AfterValidator(lambda v: _moment(v) and v)]
+    start: Annotated[str, AfterValidator(lambda v: parse_moment(v) and v)]
+    end: Annotated[str, AfterValidator(lambda v: parse_moment(v) and v)]
 
     @model_validator(mode="after")
     def _ordered(self) -> WindowContext:
-        if _moment(self.end) <= _moment(self.start):
+        if parse_moment(self.end) <= parse_moment(self.start):
             raise ValueError(f"{self.start} .. {self.end} ends before it starts")
         return self
 
@@ -228,6 +225,11 @@ TARGET_KEYS: tuple[str, ...] = tuple(s.key for s in SETTINGS if s.deployable)
 KNOWN_KEYS: frozenset[str] = frozenset(EnvironmentContext.model_fields)
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else f"{text[:_MAX_SHOWN]}... ({len(text)} characters)"
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     """``context 'vpc.subnet_ids'``, ``context 'maintenance_windows'[0].start``: the key as written, quoted."""
     first = next((i for i, part in enumerate(loc) if isinstance(part, int)), len(loc))
@@ -247,7 +249,7 @@ def describe(error: ValidationError, key: str | None = None) -> str:
         elif problem["type"] == "value_error":
             messages.append(f"{_where(loc)}: {problem['ctx']['error']}")
         else:
-            messages.append(f"{_where(loc)}: {problem['msg']}, got {problem['input']!r}")
+            messages.append(f"{_where(loc)}: {problem['msg']}, got {_shown(problem['input'])}")
     return "; ".join(dict.fromkeys(messages))
 
 

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.settings import SETTINGS, TARGET_ENV
 from infra.context_model import (
@@ -91,7 +93,7 @@ def test_every_problem_is_reported_at_once_each_naming_its_key() -> None:
                   "context 'log_retention_days': 10 is not a CloudWatch retention",
                   "context 'vpc.vpc_id': 'vpc-1' is not a VPC id", "context 'vpc.subnet_ids': required",
                   "context 'vpc': unknown key 'subnets'",
-                  "context 'maintenance_windows'[0].start: '2026-01-01T00:00:00' needs a time zone"):
+                  "context 'maintenance_windows'[0].start: '2026-01-01T00:00:00' has no time zone"):
         assert where in message, (where, message)
     assert "'often'" in message and "'maybe'" in message  # the offending value is quoted
 
@@ -111,3 +113,37 @@ def test_environments_and_target_config_outside_an_entry() -> None:
     assert text("target_config", " file.json ") == "file.json" and text("target_config", None) is None
     with pytest.raises(InfraConfigError, match="context 'target_config'"):
         text("target_config", 3)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(key=st.sampled_from(sorted(KNOWN_KEYS)), value=JSON_VALUES | st.text(max_size=40))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_value_of_any_key_is_typed_or_refused_naming_that_key(key: str, value: Any) -> None:
+    try:
+        parse_context({key: value})
+    except InfraConfigError as exc:
+        assert f"context '{key}" in str(exc) and len(str(exc)) < 2000, str(exc)
+
+
+def test_an_absurdly_nested_or_huge_value_is_a_short_error() -> None:
+    assert "nested too deeply" in refused({"tiers": "[" * 100_000})
+    assert "nested too deeply" in refused({"vpc": "[" * 100_000})
+    message = refused({"probe_every_minutes": "x" * 100_000})
+    assert "context 'probe_every_minutes'" in message and len(message) < 400
+
+
+@given(key=st.sampled_from(sorted(KNOWN_KEYS)), value=JSON_VALUES | st.text(max_size=40))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_value_in_an_environment_gives_a_config_or_an_infra_config_error(key: str, value: Any) -> None:
+    from infra.config import environment_config
+
+    try:
+        environment_config({}, {"region": "us-west-2", "disabled_checks": [], key: value})
+    except InfraConfigError as exc:
+        assert str(exc).startswith(("context ", "environment ")), str(exc)
