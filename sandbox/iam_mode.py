@@ -16,7 +16,10 @@ moto evaluates far less than IAM does (``moto/iam/access_control.py``); what it 
 template-level tests in ``tests/infra/test_cdk_iam.py`` instead:
 
 - **resources**: moto authorizes every service but S3 and SQS against resource ``*``, so a statement naming an
-  ARN never matches there; the moto copy of such statements is widened to ``*`` (only actions are enforced);
+  ARN never matches there. The sandbox names the resource of DynamoDB calls (table, or ``table/<t>/index/<i>``) and
+  Step Functions calls (state machine or execution ARN) for moto; the moto copy of every other service's
+  statements is widened to ``*`` (only their actions are enforced: ECS, ELB, EFS, CloudWatch, CloudFormation,
+  Secrets Manager, KMS, whose resource scoping the template tests pin);
 - **conditions**: no context values are supplied for identity policies, so every condition passes
   (``dynamodb:LeadingKeys``, ``cloudwatch:namespace``, ``ecs:cluster``, ``kms:ViaService``, ``aws:SourceArn``);
 - **resource policies** (SNS topic, KMS key, secret, bucket, queue policies), permission boundaries, SCPs, session
@@ -44,9 +47,10 @@ ENV_TEMPLATE = "SANDBOX_IAM_TEMPLATE"
 ENV_FUNCTION = "SANDBOX_IAM_FUNCTION"
 FUNCTION_KINDS = ("probe", "journey", "destructive", "sweeper")
 ADMIN_USER = "sandbox-admin"
-# Services whose requests moto authorizes against the resource they address (moto's _determine_resource and its
-# S3 handler); every other service is authorized against "*".
-RESOURCE_AWARE = frozenset({"s3", "sqs"})
+# Services whose requests moto authorizes against the resource they address: S3 and SQS by moto itself, DynamoDB and
+# Step Functions because the sandbox tells moto their resource (_address_resources); every other service is
+# authorized against "*".
+RESOURCE_AWARE = frozenset({"s3", "sqs", "dynamodb", "states"})
 # moto checks "<signing name>:<Operation>": botocore signs CloudWatch requests as "monitoring", and an S3 operation
 # is checked under its own name where IAM has another (HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket).
 SIGNING_ALIASES = {"cloudwatch": "monitoring"}
@@ -302,6 +306,7 @@ class IamMode:
                              "AWS_SESSION_TOKEN": creds["SessionToken"]}
         self._moto_url = control.direct_url
         _verify_bodyless_requests_as_signed()
+        _address_resources()
         if access_denied_in_protocol not in control.proxy.reply_filters:
             control.proxy.reply_filters.append(access_denied_in_protocol)
         _reset_auth(control.direct_url, "0")
@@ -378,3 +383,33 @@ def _verify_bodyless_requests_as_signed() -> None:
 
     IAMRequestBase._create_aws_request = create  # type: ignore[method-assign]
     IAMRequestBase._sandbox_bodyless_fix = True  # type: ignore[attr-defined]
+
+
+def _dynamodb_resource(self: Any) -> str:
+    """The ARN IAM authorizes a DynamoDB call against: the table, or its index when the call names one."""
+    body = self.body if isinstance(self.body, dict) else {}
+    table = body.get("TableName")
+    if not isinstance(table, str) or not table:
+        return "*"  # ListTables and the batch calls (the canary makes none) name no single table
+    arn = table if table.startswith("arn:") else \
+        f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+    index = body.get("IndexName")
+    return f"{arn}/index/{index}" if isinstance(index, str) and index else arn
+
+
+def _states_resource(self: Any) -> str:
+    """The ARN IAM authorizes a Step Functions call against: the state machine or the execution it names."""
+    for key in ("executionArn", "stateMachineArn"):
+        value = self._get_param(key)
+        if isinstance(value, str) and value:
+            return value
+    return "*"
+
+
+def _address_resources() -> None:
+    """moto calls a handler's ``_determine_resource`` (if it has one) for the resource it authorizes against."""
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
+    StepFunctionResponse._determine_resource = _states_resource  # type: ignore[attr-defined]

@@ -96,21 +96,25 @@ def outcomes(report: Mapping[str, Any]) -> dict[str, tuple[str, str | None, str]
     return {c["id"]: (c["outcome"], c.get("reason"), c.get("message", "")) for c in report["checks"]}
 
 
-def without_statement(template: Path, kind: str, sid: str, out: Path) -> Path:
-    """A copy of ``template`` whose ``kind`` role lost the statement ``sid`` (as a hand edit or an old template)."""
+def without_statement(template: Path, kind: str, sid: str, out: Path, *,
+                      replace: Mapping[str, Any] | None = None) -> Path:
+    """A copy of ``template`` whose ``kind`` role lost the statement ``sid`` (as a hand edit or an old template), or
+    has it changed by ``replace`` (keys of the statement set anew)."""
     data = json.loads(template.read_text(encoding="utf-8"))
     resources = data["Resources"]
     (function,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
                    and str(r["Properties"].get("FunctionName", "")).endswith(f"-{kind}")]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    removed = 0
+    found = 0
     for resource in resources.values():
         if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
             statements = resource["Properties"]["PolicyDocument"]["Statement"]
             kept = [s for s in statements if s.get("Sid") != sid]
-            removed += len(statements) - len(kept)
+            found += len(statements) - len(kept)
+            if replace is not None:
+                kept += [{**s, **replace} for s in statements if s.get("Sid") == sid]
             resource["Properties"]["PolicyDocument"]["Statement"] = kept
-    assert removed == 1, f"{sid} not in the {kind} role's policy"
+    assert found == 1, f"{sid} not in the {kind} role's policy"
     out.write_text(json.dumps(data), encoding="utf-8")
     return out
 
@@ -169,6 +173,20 @@ def test_a_permission_missing_from_the_template_is_access_denied_on_exactly_its_
     (step,) = [s for c in report["checks"] if c["id"] == "ecs.services" for s in c["steps"] if s["outcome"] == "ERROR"]
     assert step["name"] == "ecs.describe_services" and "AccessDenied" in step["message"], step
     assert proc.returncode == 2, proc.stderr[-2000:]  # ERROR: the canary is at fault (DESIGN §9)
+
+
+def test_a_grant_on_the_wrong_table_is_access_denied_on_the_checks_that_read_the_table(
+        templates: dict[str, Path], tmp_path: Path) -> None:
+    # GIVEN the probe role's table reads granted on another table (as a template naming last year's table would)
+    old = "arn:aws:dynamodb:us-west-2:123456789012:table/webordinary-edit-sessions-2025"
+    broken = without_statement(templates[SESSION], "probe", "ReadSessionsTable", tmp_path / "old-table.json",
+                               replace={"Resource": [old, f"{old}/index/*"]})
+    # WHEN the probe tier runs as that role (the sandbox names DynamoDB's resource for moto)
+    _, report = run_as_role(broken, "probe", "--profile", SESSION)
+    checks = outcomes(report)
+    # THEN the checks that read the sessions table are ERROR access_denied, and only those
+    errors = {k: v[1] for k, v in checks.items() if v[0] == "ERROR"}
+    assert errors == {"dynamodb.sessions_table": "access_denied", "cleanup.orphans": "access_denied"}, checks
 
 
 def test_a_template_without_the_function_is_a_usage_error(templates: dict[str, Path]) -> None:
