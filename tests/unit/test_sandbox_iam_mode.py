@@ -92,12 +92,14 @@ def test_the_moto_copy_widens_what_moto_matches_against_star_and_adds_its_action
     document = {"Statement": [
         {"Effect": "Allow", "Action": "ecs:DescribeClusters", "Resource": "arn:aws:ecs:r:a:cluster/c"},
         {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": "arn:aws:sqs:r:a:q"},
+        {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": ["arn:aws:dynamodb:r:a:table/t/index/*"]},
         {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::b/index.html"},
         {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringEquals": {"cloudwatch:namespace": "N"}}},
     ]}
-    ecs, sqs, s3, metrics = as_moto_evaluates(document)["Statement"]
+    ecs, sqs, dynamodb, s3, metrics = as_moto_evaluates(document)["Statement"]
     assert ecs["Resource"] == "*"  # moto authorizes ECS against "*": a named ARN would never match
+    assert dynamodb["Resource"] == ["arn:aws:dynamodb:r:a:table/t/index/*"]  # the sandbox names DynamoDB's resource
     assert sqs["Resource"] == "arn:aws:sqs:r:a:q" and s3["Resource"] == "arn:aws:s3:::b/index.html"
     assert s3["Action"] == ["s3:GetObject", "s3:HeadObject"]
     assert metrics["Action"] == ["cloudwatch:PutMetricData", "monitoring:PutMetricData"]
