@@ -71,10 +71,12 @@ def default_deployment(config: CanaryConfig, *, probe_minutes: int = 15, journey
         schedules.append(Schedule("sweeper", sweeper_minutes, 3.0, 256, 0))
     per_check_alarms = sum(1 for i in ids if contract.NON_PROBE_TIERS.get(i, "probe") in ("probe", "journey")
                            and i not in contract.ERROR_ONLY_CHECKS)
-    # As infra/alarms.py builds them: one per scheduled check, canary-errors, heartbeat, four per function
-    # (errors, throttles, not-invoked, duration), leaked-sessions when a sweeper runs, schedule DLQ, self-test.
+    # As infra/alarms.py builds them: one per scheduled check, canary-errors (and one per slower check-running
+    # schedule), heartbeat, four per function (errors, throttles, not-invoked, duration), leaked-sessions when a
+    # sweeper runs, schedule DLQ, self-test.
     sweeper = any(s.name == "sweeper" for s in schedules)
-    alarms = per_check_alarms + 2 + 4 * len(schedules) + (1 if sweeper else 0) + 1 + 1
+    slower = len({s.every_minutes for s in schedules if s.name != "sweeper"} - {probe_minutes})
+    alarms = per_check_alarms + 2 + slower + 4 * len(schedules) + (1 if sweeper else 0) + 1 + 1
     tiers = ("probe", "journey") if config.profile == contract.SESSION_PLATFORM else ("probe",)
     return Deployment(profile=config.profile, schedules=tuple(schedules), alarm_period_minutes=probe_minutes,
                       alarms=alarms, tiers=tiers)

@@ -43,6 +43,8 @@ class CanaryAlarms(Construct):
         self.canary_errors = canary_health.canary_errors(factory, metrics, monitored)
         self.heartbeat = canary_health.heartbeat(factory, metrics, monitored)
         broken_children: list[cw.Alarm] = [self.canary_errors, self.heartbeat]
+        self.canary_errors_slower = canary_health.canary_errors_slower(factory, metrics, monitored)
+        broken_children += self.canary_errors_slower
         self.duration_alarms: dict[str, cw.Alarm] = {}
         for kind, fn in functions.items():
             feeding_broken, self.duration_alarms[kind] = function_alarms(factory, kind, fn)

@@ -42,6 +42,19 @@ def canary_errors(factory: AlarmFactory, metrics: CanaryMetrics, monitored: Moni
                             runbook=Runbook(_ERRORS.what, _ERRORS.first.format(log_groups=log_groups)))
 
 
+def canary_errors_slower(factory: AlarmFactory, metrics: CanaryMetrics, monitored: Monitored) -> list[cw.Alarm]:
+    """The same errors, M of N on each slower schedule: an hourly journey that ends ERROR or INCOMPLETE fills one
+    fast period in four, so canary-errors alone never sees it twice in a row; ``canary-errors-60min`` does."""
+    log_groups = ", ".join(monitored.canary_log_groups)
+    slower = sorted({fn.every_minutes for fn in monitored.canary_functions} - {monitored.fastest_minutes})
+    return [factory.occurred(f"CanaryErrors{every}min", name=f"canary-errors-{every}min", window=factory.window(every),
+                             metric=metrics.run(CANARY_ERRORS, "Sum", every), notify=False,
+                             runbook=Runbook(f"{_ERRORS.what}; here in consecutive {every}-min periods (the slower "
+                                             "schedules: e.g. a journey that keeps ending ERROR or INCOMPLETE)",
+                                             _ERRORS.first.format(log_groups=log_groups)))
+            for every in slower]
+
+
 def heartbeat(factory: AlarmFactory, metrics: CanaryMetrics, monitored: Monitored) -> cw.Alarm:
     """No RunPassed sample for twice the fastest schedule: the canary is not running."""
     every = monitored.fastest_minutes

@@ -45,8 +45,8 @@ def topic_ref(synthesized: Synthesized, stack: str, prefix: str) -> dict[str, st
 def test_production_has_exactly_the_expected_alarms(synthesized: Synthesized) -> None:
     names = set(alarms(synthesized, PRODUCTION))
     expected = {f"{P}-check-{c}" for c in PRODUCTION_CHECKS}
-    expected |= {f"{P}-{n}" for n in ("canary-errors", "heartbeat", "leaked-sessions", "schedule-dlq-depth",
-                                     "alert-path-selftest")}
+    expected |= {f"{P}-{n}" for n in ("canary-errors", "canary-errors-60min", "heartbeat", "leaked-sessions",
+                                     "schedule-dlq-depth", "alert-path-selftest")}
     expected |= {f"{P}-{kind}-{what}" for kind in ("probe", "journey", "sweeper")
                  for what in ("errors", "throttles", "not-invoked", "duration-near-timeout")}
     assert names == expected
@@ -166,7 +166,7 @@ def test_composites_page_once_for_the_platform_and_once_for_the_canary(synthesiz
     platform = named[f"{P}-platform-unhealthy"]
     assert children(platform) == {f"{P}-check-{c}" for c in PRODUCTION_CHECKS if c in CRITICAL_CHECKS}
     broken = named[f"{P}-canary-broken"]
-    assert children(broken) == {f"{P}-canary-errors", f"{P}-heartbeat"} | {
+    assert children(broken) == {f"{P}-canary-errors", f"{P}-canary-errors-60min", f"{P}-heartbeat"} | {
         f"{P}-{kind}-{what}" for kind in ("probe", "journey", "sweeper")
         for what in ("errors", "throttles", "not-invoked")}
     for composite in (platform, broken):
