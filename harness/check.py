@@ -57,8 +57,8 @@ def check(
     failed_ms: float | None = None,
     tags: tuple[str, ...] = (),
 ) -> Callable[[CheckFn], Check]:
-    """Bind a function to its spec: ``@check("ecs.cluster", timeout_s=20)`` (the id's ``harness.spec.SPECS``
-    entry), or ``@check(CheckSpec(...))`` for a check outside the catalogue."""
+    """Bind a function to its spec: ``@check("ecs.cluster", timeout_s=20)`` (the id's ``[[check]]`` in
+    ``harness/check_specs.toml``), or ``@check(CheckSpec(...))`` for a check outside the catalogue."""
     declared = spec_for(spec) if isinstance(spec, str) else spec
 
     def wrap(fn: CheckFn) -> Check:

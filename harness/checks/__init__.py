@@ -5,7 +5,7 @@ and profiles from its ``harness.spec.CheckSpec`` (what selection reads first) an
 anything else is read (``fn``, ``requires``, ``depends_on``...), so a run loads only the modules of the checks it
 selects: a probe run never imports the journeys or the queue platform's checks.
 
-To add a check: describe it in ``harness.spec.SPECS`` (its ``module`` names the file here) and write its function,
+To add a check: describe it in ``harness/check_specs.toml`` (its ``module`` names the file here) and write its function,
 named like its id, with ``@check("system.thing")`` in that module (README "Adding a check").
 """
 

@@ -1,17 +1,16 @@
 """Adding a check touches the places README's "Adding a check" lists, and nothing else (issue 12).
 
-A copy of the project gets a toy probe exactly as the checklist says: (1) its ``CheckSpec`` appended to
-``harness.spec.SPECS``, (2) its function in a new ``harness/checks/`` module, (3) the README table regenerated with
-``canary list --markdown``. (The checklist's other steps — the sandbox fault and the sandbox test — prove the check
-works; they register nothing.) The copy then shows the toy everywhere the project derives from the specs: the lazy
-catalogue, ``config.valid``'s unset settings, the doctor's IAM statements, and — synthesized through the same
-``build_app`` the CDK entry uses, bundling skipped — its IAM grant, its alarm (runbook from the spec's hint), its
-dashboard row (a latency SLI) and the deploy's required-settings refusal; and the README's check table.
+A copy of the project gets a toy probe exactly as the checklist says: (1) its ``[[check]]`` table appended to
+``harness/check_specs.toml``, (2) its function in a new ``harness/checks/`` module, (3) the README table
+regenerated with ``canary list --markdown``. (The other steps, the sandbox fault and the sandbox test, prove that
+the check works; they register nothing.) The copy then shows the toy wherever the project derives from the specs:
+the lazy catalogue, ``config.valid``'s unset settings, the doctor's IAM statements and, synthesized through the
+same ``build_app`` the CDK entry uses (bundling skipped), its IAM grant, its alarm (runbook from the spec's hint),
+its dashboard row (a latency SLI), the deploy's required-settings refusal, and the README's check table.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import os
@@ -38,15 +37,23 @@ PROJECT = ("harness", "handlers", "infra", "cli", "app.py", "cdk.json", "README.
 TOY = "cloudformation.platform_stack"
 STACK = "WebordinaryEditStack"
 
-# Checklist step 1: the spec, appended to SPECS in harness/spec.py.
-TOY_SPEC = f'''    CheckSpec(
-        "{TOY}", "platform_stack", latency_sli=True, requires=("platform_stack_name",),
-        iam=(IamStatement("DescribePlatformStackResources", ("cloudformation:DescribeStackResources",),
-                          service="cloudformation", resource="stack/{{platform_stack_name}}/*",
-                          why="a stack ARN ends in an id assigned at creation; the stack name is fixed"),),
-        summary="the platform's CloudFormation stack is in a *_COMPLETE state",
-        why="a stack stuck mid-update or rolled back leaves the platform half-deployed",
-        hint="The platform stack is not *_COMPLETE: aws cloudformation describe-stacks, read its events."),
+# Checklist step 1: the spec, a [[check]] table appended to harness/check_specs.toml.
+TOY_SPEC = f'''
+[[check]]
+id = "{TOY}"
+module = "platform_stack"
+latency_sli = true
+requires = ["platform_stack_name"]
+summary = "the platform's CloudFormation stack is in a *_COMPLETE state"
+why = "a stack stuck mid-update or rolled back leaves the platform half-deployed"
+hint = "The platform stack is not *_COMPLETE: aws cloudformation describe-stacks, read its events."
+
+[[check.statement]]
+sid = "DescribePlatformStackResources"
+actions = ["cloudformation:DescribeStackResources"]
+service = "cloudformation"
+resource = "stack/{{platform_stack_name}}/*"
+why = "a stack ARN ends in an id assigned at creation; the stack name is fixed"
 '''
 # Checklist step 2: the function, bound to its spec by id.
 TOY_MODULE = f'''"""The platform's CloudFormation stack (a toy check: tests/infra/test_adding_a_check.py)."""
@@ -110,18 +117,6 @@ def _copy_project(root: Path) -> Path:
     return root
 
 
-def _append_spec(spec_file: Path) -> None:
-    """Insert the toy's CheckSpec as the last item of the ``SPECS = (...)`` literal, as a contributor would."""
-    text = spec_file.read_text(encoding="utf-8")
-    specs = next(node for node in ast.parse(text).body if isinstance(node, ast.AnnAssign)
-                 and isinstance(node.target, ast.Name) and node.target.id == "SPECS")
-    assert specs.end_lineno is not None
-    lines = text.splitlines(keepends=True)
-    assert lines[specs.end_lineno - 1].strip() == ")", "SPECS ends with its own ')' line"
-    lines.insert(specs.end_lineno - 1, TOY_SPEC)
-    spec_file.write_text("".join(lines), encoding="utf-8")
-
-
 def _regenerate_readme_table(root: Path, env: dict[str, str]) -> None:
     """Checklist step 3: replace the README's check table with ``canary list --markdown``'s output."""
     table = subprocess.run([sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main(sys.argv[1:]))",
@@ -156,7 +151,8 @@ def test_a_toy_probe_added_through_the_checklist_shows_up_everywhere(tmp_path: P
     assert "PLATFORM_STACK_NAME" not in _config_valid_message()  # without the toy, nothing selected needs it
     root = _copy_project(tmp_path / "project")
     env = {**os.environ, "PYTHONPATH": str(root)}
-    _append_spec(root / "harness" / "spec.py")
+    with (root / "harness" / "check_specs.toml").open("a", encoding="utf-8") as specs:
+        specs.write(TOY_SPEC)
     (root / "harness" / "checks" / "platform_stack.py").write_text(TOY_MODULE, encoding="utf-8")
     _regenerate_readme_table(root, env)
 
