@@ -105,17 +105,10 @@ def sandbox_for_doctor(enabled: bool, faults: str, profile: str | None, *, deplo
 
 
 def _clients(environ: Mapping[str, str], timeout_s: float) -> tuple[Any, str | None]:
-    import boto3
 
-    from harness.aws import AwsClients
+    from harness.aws import AwsClients, session_from_environ
 
-    session = boto3.Session(
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=environ.get("AWS_SESSION_TOKEN"),
-        region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
-        profile_name=environ.get("AWS_PROFILE") if not environ.get("AWS_ACCESS_KEY_ID") else None,
-    )
+    session = session_from_environ(environ)
     clients = AwsClients(session, timeout_s=timeout_s, endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
                          max_attempts=2)
     return clients, session.region_name

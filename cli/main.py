@@ -231,19 +231,12 @@ def _emit_reports(args: argparse.Namespace, report: RunReport, out: TextIO) -> N
 
 def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
     """Wire the app with a boto3 session built from ``environ`` (the sandbox's, when --sandbox)."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from harness.app import AwsClients, build_app, read_secret
-    from harness.aws import classify_aws_error
+    from harness.aws import classify_aws_error, session_from_environ
 
-    session = boto3.Session(
-        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=environ.get("AWS_SESSION_TOKEN"),
-        region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
-        profile_name=environ.get("AWS_PROFILE") if not environ.get("AWS_ACCESS_KEY_ID") else None,
-    )
+    session = session_from_environ(environ)
     endpoint = environ.get("AWS_ENDPOINT_URL") or None
     token = None
     if config.hermes_api_token_secret:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -259,3 +259,15 @@ class BoundAws:
         if service.startswith("_"):
             raise AttributeError(service)
         return self.client(service)
+
+
+def session_from_environ(environ: Mapping[str, str]) -> boto3.Session:
+    """A boto3 session from an explicit environment mapping (the CLI's, or the sandbox's), not ``os.environ``:
+    boto3 reads credentials and region from the process environment only, which a composition root may not own."""
+    return boto3.Session(
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environ.get("AWS_SESSION_TOKEN"),
+        region_name=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
+        profile_name=environ.get("AWS_PROFILE") if not environ.get("AWS_ACCESS_KEY_ID") else None,
+    )
