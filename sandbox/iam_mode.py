@@ -16,10 +16,11 @@ moto evaluates far less than IAM does (``moto/iam/access_control.py``); what it 
 template-level tests in ``tests/infra/test_cdk_iam.py`` instead:
 
 - **resources**: moto authorizes every service but S3 and SQS against resource ``*``, so a statement naming an
-  ARN never matches there. The sandbox names the resource of DynamoDB calls (table, or ``table/<t>/index/<i>``) and
-  Step Functions calls (state machine or execution ARN) for moto; the moto copy of every other service's
-  statements is widened to ``*`` (only their actions are enforced: ECS, ELB, EFS, CloudWatch, CloudFormation,
-  Secrets Manager, KMS, whose resource scoping the template tests pin);
+  ARN never matches there. The sandbox names the resources of DynamoDB calls (table, or ``table/<t>/index/<i>``),
+  Step Functions calls (state machine or execution ARN) and ECS calls (each cluster, service or task named; all
+  must be allowed, as IAM requires) for moto; the moto copy of every other service's statements is widened to
+  ``*`` (only their actions are enforced: ELB, EFS, CloudWatch, CloudFormation, Secrets Manager, KMS, whose
+  resource scoping the template tests pin);
 - **conditions**: no context values are supplied for identity policies, so every condition passes
   (``dynamodb:LeadingKeys``, ``cloudwatch:namespace``, ``ecs:cluster``, ``kms:ViaService``, ``aws:SourceArn``);
 - **resource policies** (SNS topic, KMS key, secret, bucket, queue policies), permission boundaries, SCPs, session
@@ -47,10 +48,10 @@ ENV_TEMPLATE = "SANDBOX_IAM_TEMPLATE"
 ENV_FUNCTION = "SANDBOX_IAM_FUNCTION"
 FUNCTION_KINDS = ("probe", "journey", "destructive", "sweeper")
 ADMIN_USER = "sandbox-admin"
-# Services whose requests moto authorizes against the resource they address: S3 and SQS by moto itself, DynamoDB and
-# Step Functions because the sandbox tells moto their resource (_address_resources); every other service is
+# Services whose requests moto authorizes against the resource they address: S3 and SQS by moto itself, DynamoDB,
+# Step Functions and ECS because the sandbox tells moto their resources (_address_resources); every other service is
 # authorized against "*".
-RESOURCE_AWARE = frozenset({"s3", "sqs", "dynamodb", "states"})
+RESOURCE_AWARE = frozenset({"s3", "sqs", "dynamodb", "states", "ecs"})
 # moto checks "<signing name>:<Operation>": botocore signs CloudWatch requests as "monitoring", and an S3 operation
 # is checked under its own name where IAM has another (HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket).
 SIGNING_ALIASES = {"cloudwatch": "monitoring"}
@@ -406,10 +407,43 @@ def _states_resource(self: Any) -> str:
     return "*"
 
 
+def _ecs_resources(self: Any) -> str | list[str]:
+    """The ARNs IAM authorizes an ECS call against: every cluster, service or task it names (by name or ARN)."""
+    action = self._get_action()
+    prefix = f"arn:aws:ecs:{self.region}:{self.current_account}"
+    cluster = str(self._get_param("cluster") or "default").rsplit("/", 1)[-1]
+
+    def arns(kind: str, names: Any, parent: str = "") -> list[str]:
+        listed = names if isinstance(names, list) else [names]
+        return [str(n) if str(n).startswith("arn:") else f"{prefix}:{kind}/{parent}{n}" for n in listed if n]
+
+    if action == "DescribeClusters":
+        return arns("cluster", self._get_param("clusters") or ["default"]) or "*"
+    if action in ("DescribeServices", "UpdateService"):
+        return arns("service", self._get_param("services") or self._get_param("service"), f"{cluster}/") or "*"
+    if action in ("DescribeTasks", "StopTask"):
+        return arns("task", self._get_param("tasks") or self._get_param("task"), f"{cluster}/") or "*"
+    return "*"  # ListServices, ListTasks...: no resource-level permissions (the ecs:cluster condition scopes them)
+
+
 def _address_resources() -> None:
-    """moto calls a handler's ``_determine_resource`` (if it has one) for the resource it authorizes against."""
+    """moto calls a handler's ``_determine_resource`` (if it has one) for the resource it authorizes against; a
+    call naming several resources (DescribeServices of two services) must be allowed on each, as IAM requires."""
     from moto.dynamodb.responses import DynamoHandler
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.iam.access_control import IAMRequestBase
     from moto.stepfunctions.responses import StepFunctionResponse
 
     DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
     StepFunctionResponse._determine_resource = _states_resource  # type: ignore[attr-defined]
+    EC2ContainerServiceResponse._determine_resource = _ecs_resources  # type: ignore[attr-defined]
+    if getattr(IAMRequestBase, "_sandbox_each_resource", False):
+        return
+    original = IAMRequestBase.check_action_permitted
+
+    def check_each(self: Any, resource: Any) -> None:
+        for one in resource if isinstance(resource, list) else [resource]:
+            original(self, one)
+
+    IAMRequestBase.check_action_permitted = check_each  # type: ignore[method-assign]
+    IAMRequestBase._sandbox_each_resource = True  # type: ignore[attr-defined]

@@ -175,18 +175,27 @@ def test_a_permission_missing_from_the_template_is_access_denied_on_exactly_its_
     assert proc.returncode == 2, proc.stderr[-2000:]  # ERROR: the canary is at fault (DESIGN §9)
 
 
-def test_a_grant_on_the_wrong_table_is_access_denied_on_the_checks_that_read_the_table(
-        templates: dict[str, Path], tmp_path: Path) -> None:
-    # GIVEN the probe role's table reads granted on another table (as a template naming last year's table would)
-    old = "arn:aws:dynamodb:us-west-2:123456789012:table/webordinary-edit-sessions-2025"
-    broken = without_statement(templates[SESSION], "probe", "ReadSessionsTable", tmp_path / "old-table.json",
-                               replace={"Resource": [old, f"{old}/index/*"]})
-    # WHEN the probe tier runs as that role (the sandbox names DynamoDB's resource for moto)
+OLD_TABLE = f"arn:aws:dynamodb:us-west-2:{ACCOUNT}:table/webordinary-edit-sessions-2025"
+HERMES_ONLY = f"arn:aws:ecs:us-west-2:{ACCOUNT}:service/webordinary-edit-cluster/webordinary-hermes-service"
+
+
+@pytest.mark.parametrize(("sid", "resources", "denied"), [
+    # a template naming last year's table: every check that reads the sessions table
+    ("ReadSessionsTable", [OLD_TABLE, f"{OLD_TABLE}/index/*"], {"dynamodb.sessions_table", "cleanup.orphans"}),
+    # DescribeServices of both services in one call needs both: a grant on Hermes alone is not enough
+    ("EcsDescribeServices", [HERMES_ONLY], {"ecs.services"}),
+], ids=["table", "services"])
+def test_a_grant_on_the_wrong_resource_is_access_denied_on_the_checks_that_use_it(
+        templates: dict[str, Path], tmp_path: Path, sid: str, resources: list[str], denied: set[str]) -> None:
+    # GIVEN the probe role's statement granted on other resources than the sandbox's
+    broken = without_statement(templates[SESSION], "probe", sid, tmp_path / "wrong.json",
+                               replace={"Resource": resources})
+    # WHEN the probe tier runs as that role (the sandbox names DynamoDB's and ECS's resources for moto)
     _, report = run_as_role(broken, "probe", "--profile", SESSION)
     checks = outcomes(report)
-    # THEN the checks that read the sessions table are ERROR access_denied, and only those
+    # THEN exactly the checks that use those resources are ERROR access_denied
     errors = {k: v[1] for k, v in checks.items() if v[0] == "ERROR"}
-    assert errors == {"dynamodb.sessions_table": "access_denied", "cleanup.orphans": "access_denied"}, checks
+    assert errors == dict.fromkeys(denied, "access_denied"), checks
 
 
 def test_a_template_without_the_function_is_a_usage_error(templates: dict[str, Path]) -> None:

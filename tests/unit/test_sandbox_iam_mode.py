@@ -90,15 +90,16 @@ def test_a_missing_or_foreign_file_is_refused_at_construction(tmp_path: Path) ->
 
 def test_the_moto_copy_widens_what_moto_matches_against_star_and_adds_its_action_names() -> None:
     document = {"Statement": [
-        {"Effect": "Allow", "Action": "ecs:DescribeClusters", "Resource": "arn:aws:ecs:r:a:cluster/c"},
+        {"Effect": "Allow", "Action": "elasticfilesystem:DescribeFileSystems",
+         "Resource": "arn:aws:elasticfilesystem:r:a:file-system/fs-1"},
         {"Effect": "Allow", "Action": "sqs:GetQueueAttributes", "Resource": "arn:aws:sqs:r:a:q"},
         {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": ["arn:aws:dynamodb:r:a:table/t/index/*"]},
         {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::b/index.html"},
         {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringEquals": {"cloudwatch:namespace": "N"}}},
     ]}
-    ecs, sqs, dynamodb, s3, metrics = as_moto_evaluates(document)["Statement"]
-    assert ecs["Resource"] == "*"  # moto authorizes ECS against "*": a named ARN would never match
+    efs, sqs, dynamodb, s3, metrics = as_moto_evaluates(document)["Statement"]
+    assert efs["Resource"] == "*"  # moto authorizes EFS against "*": a named ARN would never match
     assert dynamodb["Resource"] == ["arn:aws:dynamodb:r:a:table/t/index/*"]  # the sandbox names DynamoDB's resource
     assert sqs["Resource"] == "arn:aws:sqs:r:a:q" and s3["Resource"] == "arn:aws:s3:::b/index.html"
     assert s3["Action"] == ["s3:GetObject", "s3:HeadObject"]
