@@ -58,17 +58,18 @@ def _sandbox(enabled: bool, profile: str | None, decoys: bool) -> Iterator[dict[
 def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cli.doctor import _clients
     from harness.discover import PRODUCTION, as_cdk_environment, discover
+    from harness.settings import DEFAULTS, env_of
 
     if args.decoys and not args.sandbox:
         raise DiscoverUsageError("--decoys needs --sandbox")
     with _sandbox(args.sandbox, args.profile, args.decoys) as sandboxed:
         environ: Mapping[str, str] = sandboxed if sandboxed is not None else os.environ
-        profile = args.profile or environ.get("CANARY_PROFILE") or "session-platform"
+        profile = args.profile or environ.get(env_of("profile")) or DEFAULTS["profile"]
         if profile not in ("session-platform", "queue-platform"):
             raise DiscoverUsageError(f"CANARY_PROFILE: {profile!r} is not session-platform or queue-platform")
         # The sandbox replicates the production platform under the canary environment name "sandbox".
         environment = args.environment or (PRODUCTION if args.sandbox else
-                                           environ.get("CANARY_ENVIRONMENT") or PRODUCTION)
+                                           environ.get(env_of("environment")) or PRODUCTION)
         clients, region = _clients(environ, 10.0)
         if not region:
             print("canary discover: no AWS region: set AWS_REGION", file=err)
@@ -79,8 +80,8 @@ def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"canary discover: cannot call AWS: {exc}", file=err)
             return EXIT_CANNOT_RUN
         found = discover(clients.client, environment=environment, profile=profile,
-                         queue_name_prefix=environ.get("QUEUE_NAME_PREFIX") or "webordinary-",
-                         canary_environment=environ.get("CANARY_ENVIRONMENT") or environment)
+                         queue_name_prefix=environ.get(env_of("queue_name_prefix")) or DEFAULTS["queue_name_prefix"],
+                         canary_environment=environ.get(env_of("environment")) or environment)
         shown = as_cdk_environment(found, region) if args.cdk else found.config
         print(json.dumps(shown, indent=2, sort_keys=False), file=out)
         for key, source in found.sources.items():
