@@ -109,6 +109,8 @@ def _statement(where: str, entry: Any) -> IamStatement:
                         f"{', '.join(sorted(_STATEMENT_FIELDS))}")
     statement = IamStatement(str(entry["sid"]), _strings(where, "actions", entry["actions"]),
                              str(entry.get("service", "")), str(entry.get("resource", "*")), entry.get("why"))
+    if not statement.sid.isascii() or not statement.sid.isalnum():
+        raise SpecError(f"{where}: statement sid {statement.sid!r} may hold only A-Z, a-z and 0-9 (IAM's Sid)")
     if "*" in statement.resource and not statement.why:
         raise SpecError(f"{where}: statement {statement.sid} has a wildcard resource but no why (it becomes the "
                         "cdk-nag acknowledgment)")
@@ -157,7 +159,11 @@ def by_id(specs: tuple[CheckSpec, ...] | None = None) -> dict[str, CheckSpec]:
     """Specs (default ``SPECS``) keyed by check id, in report order; a duplicate id is refused (ids are metric
     dimensions), and so is a tier or profile outside the contract's."""
     found: dict[str, CheckSpec] = {}
+    statements: dict[str, IamStatement] = {}
     for spec in SPECS if specs is None else specs:
+        for statement in spec.own_statements:
+            if statements.setdefault(statement.sid, statement) != statement:
+                raise SpecError(f"check {spec.id!r}: statement {statement.sid} is declared again, differently")
         if spec.id in found:
             raise SpecError(f"check id {spec.id!r} is declared twice")
         if spec.tier not in TIERS or not spec.profiles or set(spec.profiles) - set(PROFILES):

@@ -49,6 +49,11 @@ def test_a_minimal_check_gets_the_documented_defaults(tmp_path: Path) -> None:
     (GOOD + '[[check.statement]]\nsid = "X"\nactions = ["s3:ListBucket"]\nresource = "b/{bucket}"\n',
      "statement X names a resource but no service"),
     (GOOD + "id = ", "specs.toml: "),
+    (GOOD + '[[check.statement]]\nsid = "Read-It"\nactions = ["s3:ListBucket"]\nresource = "*"\nwhy = "w"\n',
+     "may hold only A-Z, a-z and 0-9"),
+    (GOOD + '[[check.statement]]\nsid = "X"\nactions = ["s3:ListBucket"]\nresource = "*"\nwhy = "w"\n'
+     + GOOD.replace("toy.thing", "toy.other") + '[[check.statement]]\nsid = "X"\nactions = ["s3:GetObject"]\n'
+     'resource = "*"\nwhy = "w"\n', "statement X is declared again, differently"),
     ('title = "checks"\n' + GOOD, "expected only [[check]] tables"),
 ])
 def test_a_malformed_description_is_refused_naming_what_to_fix(tmp_path: Path, text: str, named: str) -> None:
