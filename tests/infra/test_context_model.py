@@ -4,6 +4,7 @@ naming its key; the target keys and their types come from harness.settings."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -147,3 +148,18 @@ def test_any_value_in_an_environment_gives_a_config_or_an_infra_config_error(key
         environment_config({}, {"region": "us-west-2", "disabled_checks": [], key: value})
     except InfraConfigError as exc:
         assert str(exc).startswith(("context ", "environment ")), str(exc)
+
+
+def test_the_readme_context_table_lists_every_known_key() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| key | default | meaning |"):]
+    table = table[:table.index("\n\n")]
+    listed: set[str] = set()
+    for row in table.splitlines()[2:]:
+        for token in re.findall(r"`([a-z_/]+)`", row.split("|")[1]):
+            *heads, last = token.split("/")  # probe/journey/..._every_minutes
+            suffix = last[last.index("_"):] if heads else ""
+            listed |= {head + suffix for head in heads} | {last}
+    assert sorted(KNOWN_KEYS - listed) == []
