@@ -115,7 +115,7 @@ def _clients(environ: Mapping[str, str], timeout_s: float) -> tuple[Any, str | N
 
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from harness.config import load_config
+    from harness.config import CA_BUNDLE_ENVS, load_config
     from harness.doctor import DoctorCannotRun, DoctorOptions, run_doctor
     from harness.doctor.findings import EXIT_CANNOT_RUN
 
@@ -131,8 +131,7 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not region:
             print("canary doctor: no AWS region: set AWS_REGION", file=err)
             return EXIT_CANNOT_RUN
-        ca_files = [p for p in (config.ca_bundle, environ.get("REQUESTS_CA_BUNDLE"), environ.get("SSL_CERT_FILE"))
-                    if p]
+        ca_files = [p for p in (config.ca_bundle, *(environ.get(name) for name in CA_BUNDLE_ENVS)) if p]
         context = deploy_context(Path("cdk.json"), config.environment, args.target_config)
         options = DoctorOptions(
             region=region, stack_name=args.stack_name,
