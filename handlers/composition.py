@@ -27,6 +27,7 @@ from harness.errors import ConfigError
 from harness.hermes_token import TOKEN_SECRET_ENV, hermes_token
 from harness.model import CheckResult, Outcome
 from harness.redact import Redactor
+from harness.settings import env_of
 
 if TYPE_CHECKING:
     from harness.app import CanaryApp
@@ -127,7 +128,7 @@ class LambdaApp:
         """The ``Environment`` dimension, known even when the rest of the configuration is invalid."""
         if self._config is not None:
             return self._config.environment
-        return self.environ.get("CANARY_ENVIRONMENT", "").strip() or CanaryConfig.environment
+        return self.environ.get(env_of("environment"), "").strip() or CanaryConfig.environment
 
     @property
     def config(self) -> CanaryConfig:

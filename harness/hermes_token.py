@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 
 from harness.errors import ConfigError
+from harness.settings import env_of
 
-TOKEN_SECRET_ENV = "HERMES_API_TOKEN_SECRET"
 TOKEN_SECRET_FIELD = "hermes_api_token_secret"
+TOKEN_SECRET_ENV = env_of(TOKEN_SECRET_FIELD)
 # Visible ASCII, with inner spaces: what every HTTP stack sends unchanged as a header value (RFC 9110 field-value
 # minus obs-text; control characters, CR/LF and non-ASCII are refused by requests/http.client or mangled).
 _HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
