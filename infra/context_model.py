@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.settings import SETTINGS, parse_moment
+from harness.settings import SETTINGS, Setting, parse_moment
 from infra.lambda_environment import refusal as env_refusal
 
 
@@ -206,10 +206,12 @@ class DeployContext(BaseModel):
     reserved_concurrency: Concurrency = None
 
 
-def _target_type(kind_is_list: bool, kind_is_number: bool) -> Any:
-    if kind_is_list:
+def _target_type(setting: Setting) -> Any:
+    """A deployable setting's context type and default: lists, budgets in whole seconds (the ``*_timeout_s``
+    settings), or strings; the harness validates the rest of each value when the function starts."""
+    if setting.is_list:
         return (TextList, ())
-    if kind_is_number:
+    if setting.is_number:
         return (TargetSeconds, None)
     return (Text, None)
 
@@ -218,7 +220,7 @@ def _target_type(kind_is_list: bool, kind_is_number: bool) -> Any:
 EnvironmentContext = create_model(
     "EnvironmentContext",
     __base__=DeployContext,
-    **{s.key: _target_type(s.is_list, s.is_number) for s in SETTINGS if s.deployable},
+    **{s.key: _target_type(s) for s in SETTINGS if s.deployable},
 )
 DEPLOY_KEYS: frozenset[str] = frozenset(DeployContext.model_fields)
 TARGET_KEYS: tuple[str, ...] = tuple(s.key for s in SETTINGS if s.deployable)

@@ -33,6 +33,8 @@ def test_deployable_targets_are_plain_values_infra_can_pass_as_environment() -> 
             assert setting.context_key == setting.key and TARGET_ENV[setting.key] == setting.env
             assert setting.is_list or setting.is_number or setting.kind in ("str", "name", "url", "prefix", "efs") \
                 or setting.kind.startswith("arn:"), setting.key
+            # infra types a deployable number as a budget in whole seconds (at most Lambda's 900 s timeout)
+            assert not setting.is_number or setting.key.endswith("_s"), setting.key
         else:
             assert setting.context_key is None and setting.key not in TARGET_ENV
 
