@@ -126,7 +126,11 @@ def _spec(where: str, entry: dict[str, Any]) -> CheckSpec:
         raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}, missing key(s) {sorted(missing)}")
     where = f"{where} ({entry['id']})"
     context = entry.get("context")
-    texts = {key: str(entry[key]).format_map(_TEXT_PARAMETERS) for key in ("summary", "why", "hint")}
+    try:
+        texts = {key: str(entry[key]).format_map(_TEXT_PARAMETERS) for key in ("summary", "why", "hint")}
+    except (KeyError, ValueError, IndexError) as exc:
+        raise SpecError(f"{where}: summary, why and hint may name only {{{'}, {'.join(_TEXT_PARAMETERS)}}} in braces "
+                        f"({exc!r})") from exc
     return CheckSpec(
         id=str(entry["id"]), module=str(entry["module"]), tier=str(entry.get("tier", "probe")),
         profiles=_strings(where, "profiles", entry.get("profiles", list(SESSION))),
@@ -169,6 +173,10 @@ def by_id(specs: tuple[CheckSpec, ...] | None = None) -> dict[str, CheckSpec]:
         if spec.tier not in TIERS or not spec.profiles or set(spec.profiles) - set(PROFILES):
             raise SpecError(f"check {spec.id!r}: tier must be one of {TIERS} and profiles a non-empty subset of "
                              f"{PROFILES}")
+        covered = {key for r in spec.required_context for key in ((r,) if isinstance(r, str) else r)}
+        uncovered = set(spec.requires) - covered
+        if uncovered:
+            raise SpecError(f"check {spec.id!r}: context must include every required key (missing {sorted(uncovered)})")
         found[spec.id] = spec
     return found
 

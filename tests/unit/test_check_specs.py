@@ -49,6 +49,8 @@ def test_a_minimal_check_gets_the_documented_defaults(tmp_path: Path) -> None:
     (GOOD + '[[check.statement]]\nsid = "X"\nactions = ["s3:ListBucket"]\nresource = "b/{bucket}"\n',
      "statement X names a resource but no service"),
     (GOOD + "id = ", "specs.toml: "),
+    (GOOD.replace('why = "w"', 'why = "w {sessions}"'), "may name only {concurrent_sessions} in braces"),
+    (GOOD + 'requires = ["base_url"]\ncontext = ["sessions_table"]\n', "missing ['base_url']"),
     (GOOD + '[[check.statement]]\nsid = "Read-It"\nactions = ["s3:ListBucket"]\nresource = "*"\nwhy = "w"\n',
      "may hold only A-Z, a-z and 0-9"),
     (GOOD + '[[check.statement]]\nsid = "X"\nactions = ["s3:ListBucket"]\nresource = "*"\nwhy = "w"\n'
