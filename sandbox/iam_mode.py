@@ -17,10 +17,10 @@ template-level tests in ``tests/infra/test_cdk_iam.py`` instead:
 
 - **resources**: moto authorizes every service but S3 and SQS against resource ``*``, so a statement naming an
   ARN never matches there. The sandbox names the resources of DynamoDB calls (table, or ``table/<t>/index/<i>``),
-  Step Functions calls (state machine or execution ARN) and ECS calls (each cluster, service or task named; all
-  must be allowed, as IAM requires) for moto; the moto copy of every other service's statements is widened to
-  ``*`` (only their actions are enforced: ELB, EFS, CloudWatch, CloudFormation, Secrets Manager, KMS, whose
-  resource scoping the template tests pin);
+  Step Functions calls (state machine or execution ARN), ECS calls (each cluster, service or task named; all
+  must be allowed, as IAM requires) and CloudFormation calls (the stack) for moto; the moto copy of every other
+  service's statements is widened to ``*`` (only their actions are enforced: ELB, EFS, CloudWatch, Secrets
+  Manager, KMS, whose resource scoping the template tests pin);
 - **conditions**: no context values are supplied for identity policies, so every condition passes
   (``dynamodb:LeadingKeys``, ``cloudwatch:namespace``, ``ecs:cluster``, ``kms:ViaService``, ``aws:SourceArn``);
 - **resource policies** (SNS topic, KMS key, secret, bucket, queue policies), permission boundaries, SCPs, session
@@ -49,9 +49,10 @@ ENV_FUNCTION = "SANDBOX_IAM_FUNCTION"
 FUNCTION_KINDS = ("probe", "journey", "destructive", "sweeper")
 ADMIN_USER = "sandbox-admin"
 # Services whose requests moto authorizes against the resource they address: S3 and SQS by moto itself, DynamoDB,
-# Step Functions and ECS because the sandbox tells moto their resources (_address_resources); every other service is
-# authorized against "*".
-RESOURCE_AWARE = frozenset({"s3", "sqs", "dynamodb", "states", "ecs"})
+# Step Functions, ECS and CloudFormation because the sandbox tells moto their resources (_address_resources);
+# every other service is authorized against "*". (Not EFS: moto gives the sandbox's file system a new id at every
+# boot, so a template synthesized from one boot could never name the next one's.)
+RESOURCE_AWARE = frozenset({"s3", "sqs", "dynamodb", "states", "ecs", "cloudformation"})
 # moto checks "<signing name>:<Operation>": botocore signs CloudWatch requests as "monitoring", and an S3 operation
 # is checked under its own name where IAM has another (HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket).
 SIGNING_ALIASES = {"cloudwatch": "monitoring"}
@@ -426,9 +427,25 @@ def _ecs_resources(self: Any) -> str | list[str]:
     return "*"  # ListServices, ListTasks...: no resource-level permissions (the ecs:cluster condition scopes them)
 
 
+def _cloudformation_resource(self: Any) -> str:
+    """The stack a CloudFormation call names, as its ARN with the stack id (``stack/<name>/<id>``)."""
+    name = self._get_param("StackName")
+    if not isinstance(name, str) or not name:
+        return "*"
+    if name.startswith("arn:"):
+        return name
+    from moto.cloudformation.models import cloudformation_backends
+
+    stacks = cloudformation_backends[self.current_account][self.region].stacks.values()
+    found = [stack.stack_id for stack in stacks if stack.name == name]
+    # An unknown stack keeps its name with any id, so an allowed caller gets CloudFormation's own "does not exist".
+    return found[0] if found else f"arn:aws:cloudformation:{self.region}:{self.current_account}:stack/{name}/*"
+
+
 def _address_resources() -> None:
     """moto calls a handler's ``_determine_resource`` (if it has one) for the resource it authorizes against; a
     call naming several resources (DescribeServices of two services) must be allowed on each, as IAM requires."""
+    from moto.cloudformation.responses import CloudFormationResponse
     from moto.dynamodb.responses import DynamoHandler
     from moto.ecs.responses import EC2ContainerServiceResponse
     from moto.iam.access_control import IAMRequestBase
@@ -437,6 +454,7 @@ def _address_resources() -> None:
     DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
     StepFunctionResponse._determine_resource = _states_resource  # type: ignore[attr-defined]
     EC2ContainerServiceResponse._determine_resource = _ecs_resources  # type: ignore[attr-defined]
+    CloudFormationResponse._determine_resource = _cloudformation_resource  # type: ignore[attr-defined]
     if getattr(IAMRequestBase, "_sandbox_each_resource", False):
         return
     original = IAMRequestBase.check_action_permitted
