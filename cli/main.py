@@ -271,24 +271,32 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Exit 0 when the sweep finished, 3 when the deadline left sessions for the next sweep, and the §9 code of
+    the verdict (ERROR 2: credentials, AccessDenied; FAILED 1: the table is missing) when it could not read."""
     from harness.deadline import Deadline
+    from harness.errors import Verdict
     from harness.sweeper import sweep
 
     with _sandbox_env(args.sandbox, "", None) as environ:
         config = _load(args, environ)
         app = _build_app(config, environ)
         older = args.older_than * 60 if args.older_than is not None else config.sweep_age_s
-        report = sweep(config, app.aws, app.http, Deadline.after(config.run_timeout_s), dry_run=args.dry_run,
-                       older_than_s=older)
+        try:
+            report = sweep(config, app.aws, app.http, Deadline.after(config.run_timeout_s), dry_run=args.dry_run,
+                           older_than_s=older)
+        except Verdict as exc:
+            print(f"canary sweep: {exc.outcome.value} {exc.reason.value}: {exc.message}", file=err)
+            return EXIT_CODES[exc.outcome]
         data = report.to_dict()
         if args.json:
             print(json.dumps(data, indent=2), file=out)
         else:
             verb = "would remove" if args.dry_run else "removed"
             print(f"sweep: {report.leaked} synthetic session(s) older than {older / 60:g} min found; "
-                  f"{verb} {len(report.deleted)}", file=out)
-        return 0
+                  f"{verb} {len(report.deleted)}"
+                  + (f"; {len(report.remaining)} left for the next sweep" if report.remaining else ""), file=out)
+        return EXIT_CODES[Outcome.INCOMPLETE] if report.remaining else 0
 
 
 def cmd_cost(args: argparse.Namespace, out: TextIO) -> int:
@@ -338,7 +346,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         if args.command == "list":
             return cmd_list(args, out)
         if args.command == "sweep":
-            return cmd_sweep(args, out)
+            return cmd_sweep(args, out, err)
         if args.command == "cost":
             return cmd_cost(args, out)
         if args.command == "sandbox":

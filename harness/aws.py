@@ -40,8 +40,9 @@ _EXPIRED = {
     "InvalidSignatureException",
     "SignatureDoesNotMatch",
 }
+# "403": S3 answers a denied HEAD (HeadObject, HeadBucket) with no body, so botocore's code is the bare status.
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
-           "NotAuthorized", "Forbidden"}
+           "NotAuthorized", "Forbidden", "403"}
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
               "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown"}
 _MISSING = {"ResourceNotFoundException", "ClusterNotFoundException", "ServiceNotFoundException",

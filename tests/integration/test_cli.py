@@ -161,3 +161,17 @@ def test_a_run_against_a_dripping_hermes_exits_at_its_deadline_not_when_the_serv
     assert proc.returncode == 3, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     assert [(c["id"], c["outcome"]) for c in report["checks"]] == [("http.hermes_health", "INCOMPLETE")]
+
+
+@pytest.mark.parametrize("fault, table, code, words", [
+    ("access_denied", None, 2, "ERROR access_denied"),
+    (None, "webordinary-no-such-table", 1, "FAILED resource_missing"),
+])
+def test_a_sweep_that_cannot_read_its_table_says_why_with_its_exit_code(
+        sandbox: Any, fault: str | None, table: str | None, code: int, words: str) -> None:
+    if fault:
+        sandbox.faults.enable(fault, service="dynamodb")
+    env = {**sandbox.environment(), **({"SESSIONS_TABLE": table} if table else {})}
+    proc = canary("sweep", "--dry-run", env=env)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert words in proc.stderr and "internal error" not in proc.stderr and "Traceback" not in proc.stderr

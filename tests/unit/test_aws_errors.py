@@ -72,6 +72,7 @@ def client_error(code: str, operation: str = "DescribeTable", message: str = "it
     ("AWS.SimpleQueueService.NonExistentQueue", CheckFailed, Reason.RESOURCE_MISSING),
     ("NoSuchBucket", CheckFailed, Reason.RESOURCE_MISSING),
     ("404", CheckFailed, Reason.RESOURCE_MISSING),
+    ("403", CanaryError, Reason.ACCESS_DENIED),  # a denied S3 HEAD has no body: the code is the status
     ("ValidationException", CanaryError, Reason.AWS_ERROR),
     ("InternalFailure", CanaryError, Reason.AWS_ERROR),
 ])
