@@ -171,8 +171,11 @@ def _lock_item_writes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
     if not table:
         return []
     prefix = cfg.target("test_prefix")
+    # ForAllValues is true when the request carries no LeadingKeys at all (IAM: "use ForAllValues with Allow
+    # carefully"); the Null test makes the key's presence part of the grant instead of a property of PutItem.
     return [Grant("PutOwnPrefixedItems", ACTIONS["PutOwnPrefixedItems"], (arns.table(table),),
-                  {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*"]}})]
+                  {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*"]},
+                   "Null": {"dynamodb:LeadingKeys": "false"}})]
 
 
 def _synthetic_record_deletes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
@@ -254,11 +257,9 @@ def _check_statement(statement: IamStatement, cfg: EnvironmentConfig, arns: Arns
     """A statement a check declares in its spec: ``*``, or its ARN resource with the config keys filled in."""
     if statement.resource == "*":
         return Grant(statement.sid, statement.actions, ("*",), why=statement.why)
-    values = {key: cfg.target(key) for key in statement.config_keys()}
-    resource = statement.resource.format(**values)
-    arn = arns.stack.format_arn(service=statement.service, resource=resource,
-                                arn_format=cdk.ArnFormat.NO_RESOURCE_NAME)
-    return Grant(statement.sid, statement.actions, (arn,), why=statement.why)
+    return Grant(statement.sid, statement.actions, tuple(
+        arns.stack.format_arn(service=statement.service, resource=resource, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME)
+        for resource in statement.resources_for(cfg.targets)), why=statement.why)
 
 
 def grants_for(kind: str, cfg: EnvironmentConfig, arns: Arns, *, selftest_alarm_arn: str | None = None) -> list[Grant]:

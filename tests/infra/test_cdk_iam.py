@@ -131,7 +131,8 @@ def test_journey_puts_only_prefixed_items_and_deletes_only_in_the_sessions_table
     assert dynamodb_writes == {"PutOwnPrefixedItems", "DeleteSyntheticRecords"}
     put = journey["PutOwnPrefixedItems"]  # the run lock: every key attribute is <prefix>canary-lock
     assert actions(put) == {"dynamodb:PutItem"} and resources_of(put) == [table]
-    assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}}
+    assert put["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]},
+                                "Null": {"dynamodb:LeadingKeys": "false"}}
     delete = journey["DeleteSyntheticRecords"]
     # Hermes assigns the sessionId partition key, so LeadingKeys cannot apply to leftover session records; the
     # harness deletes with a server-side begins_with(<user key>, prefix) condition instead.
@@ -232,8 +233,9 @@ def expected_conditions(stack: str) -> dict[str, dict[str, Any]]:
         "EcsListInCluster": {"ArnEquals": {"ecs:cluster": cluster}},
         "EcsDescribeTasks": {"ArnEquals": {"ecs:cluster": cluster}},
         "RestartEditTaskInTestEnvironment": {"ArnEquals": {"ecs:cluster": cluster}},
-        # ForAllValues passes when the key is absent from the request; PutItem always carries its partition key.
-        "PutOwnPrefixedItems": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]}},
+        # ForAllValues passes when the key is absent from the request: the Null test requires it.
+        "PutOwnPrefixedItems": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["TEST_*"]},
+                                "Null": {"dynamodb:LeadingKeys": "false"}},
         "DecryptHermesToken": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
     }
 
