@@ -11,7 +11,9 @@ table. It imports nothing of the project, so ``infra`` (which may not import bot
 
 from __future__ import annotations
 
+import itertools
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,14 @@ class IamStatement:
     def config_keys(self) -> tuple[str, ...]:
         """The config keys the resource names (``{key}`` placeholders), in order."""
         return tuple(part.split("}", 1)[0] for part in self.resource.split("{")[1:])
+
+    def resources_for(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """The ARN resource parts with the placeholders filled, one per combination of list values (a key holding
+        several buckets names each); nothing when a key is unset."""
+        keys = self.config_keys()
+        choices = [[v] if isinstance(v, str) else list(v or ()) for v in (values.get(k) for k in keys)]
+        return tuple(self.resource.format(**dict(zip(keys, combo, strict=True)))
+                     for combo in itertools.product(*choices))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from harness.config import CanaryConfig, config_to_dict
 from harness.contract import NAMESPACE, alarm_prefix
 from harness.doctor.findings import Collector
 from harness.iam_actions import ACTIONS, FUNCTION_KINDS, statements_for
+from harness.spec import SPECS, IamStatement
 from harness.topic_policy import SERVICE_PRINCIPAL, publish_denial
 
 ClientFor = Callable[[str], Any]
@@ -144,9 +145,18 @@ def _resource_for(sid: str, cfg: CanaryConfig, acct: Account) -> tuple[list[str]
         "DriveSelfTestAlarm": ([arn("cloudwatch", f"alarm:{alarm_prefix(cfg.environment)}-alert-path-selftest")],
                                []),
     }
+    own = _own_statements().get(sid)
+    if own is not None:  # a check's own statement (its spec): the resources its grant names, "*" as one id
+        values = config_to_dict(cfg)
+        return (["*"] if own.resource == "*" else
+                [arn(own.service, r.replace("*", "doctor")) for r in own.resources_for(values)]), []
     if sid not in resources:
         raise KeyError(f"no resource to simulate statement {sid} on: add it to _resource_for")
     return resources[sid]
+
+
+def _own_statements() -> dict[str, IamStatement]:
+    return {s.sid: s for spec in SPECS for s in spec.own_statements}
 
 
 def _queue_arn(url: str, partition: str) -> str:
@@ -158,12 +168,13 @@ def _queue_arn(url: str, partition: str) -> str:
 
 def simulatable_sids() -> frozenset[str]:
     """Statements the doctor knows a concrete resource for (DecryptHermesToken needs the key ARN from context)."""
-    return frozenset({"PutCanaryMetrics", "EcsDescribeCluster", "EcsListInCluster", "EcsDescribeTasks",
-                      "EcsDescribeServices", "ReadSessionsTable", "ReadOwnershipTable", "PutOwnPrefixedItems",
-                      "DeleteSyntheticRecords", "ReadHermesToken", "AlbDescribe", "ReadMetrics", "EfsDescribe",
-                      "DescribePlatformStack", "StepFunctionsRead", "StepFunctionsDescribeExecutions",
-                      "SqsAttributes", "SqsDiscover", "SiteIndexRead", "SiteBucketList",
-                      "ScaleEditServiceInTestEnvironment", "RestartEditTaskInTestEnvironment", "DriveSelfTestAlarm"})
+    return frozenset(_own_statements()) | frozenset({
+        "PutCanaryMetrics", "EcsDescribeCluster", "EcsListInCluster", "EcsDescribeTasks",
+        "EcsDescribeServices", "ReadSessionsTable", "ReadOwnershipTable", "PutOwnPrefixedItems",
+        "DeleteSyntheticRecords", "ReadHermesToken", "AlbDescribe", "ReadMetrics", "EfsDescribe",
+        "DescribePlatformStack", "StepFunctionsRead", "StepFunctionsDescribeExecutions",
+        "SqsAttributes", "SqsDiscover", "SiteIndexRead", "SiteBucketList",
+        "ScaleEditServiceInTestEnvironment", "RestartEditTaskInTestEnvironment", "DriveSelfTestAlarm"})
 
 
 def check_iam(out: Collector, client: ClientFor, cfg: CanaryConfig, acct: Account, deployed: Deployed) -> None:

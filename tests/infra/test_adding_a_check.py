@@ -78,13 +78,14 @@ from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
 from harness.deadline import Deadline
+from harness.doctor.deployment import Account, _resource_for, simulatable_sids
 from harness.http import HttpClient
 from harness.iam_actions import actions_for
 from harness.runner import Runner
 from infra.node_runtime import path_with_bundled_node
 
 os.environ["PATH"] = path_with_bundled_node(os.environ.get("PATH", ""))
-from infra.application import build_app
+from infra.stacks import build_app
 from infra.config import InfraConfigError
 
 toy = next(c for c in CATALOGUE if c.id == sys.argv[1])
@@ -103,6 +104,9 @@ print(json.dumps({
     "catalogue": [c.id for c in CATALOGUE], "tier": toy.tier.value, "fn": toy.fn.__name__,
     "config_valid": valid.message, "refused": refused,
     "doctor": actions_for("probe", "session-platform", {"platform_stack_name": sys.argv[4]}),
+    "simulated": "DescribePlatformStackResources" in simulatable_sids() and _resource_for(
+        "DescribePlatformStackResources", CanaryConfig(platform_stack_name=sys.argv[4]),
+        Account("123456789012", "us-west-2", "aws"))[0],
 }))
 '''
 
@@ -168,8 +172,9 @@ def test_a_toy_probe_added_through_the_checklist_shows_up_everywhere(tmp_path: P
     # Config validation: config.valid names the setting the toy requires; the deploy refuses it unset.
     assert "PLATFORM_STACK_NAME" in seen["config_valid"]
     assert "platform_stack_name" in seen["refused"] and TOY in seen["refused"]
-    # The doctor simulates the statement the spec declares.
+    # The doctor simulates the statement the spec declares, on the resource its grant names.
     assert seen["doctor"]["DescribePlatformStackResources"] == ["cloudformation:DescribeStackResources"]
+    assert seen["simulated"] == [f"arn:aws:cloudformation:us-west-2:123456789012:stack/{STACK}/doctor"]
 
     template = json.loads((outdir / "WebordinaryCanary-production-us-west-2.template.json").read_text())
     policies = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]

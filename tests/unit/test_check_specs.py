@@ -71,6 +71,8 @@ def test_a_statement_of_its_own_is_parsed_with_its_config_keys(tmp_path: Path) -
     (own,) = spec.own_statements
     assert own == IamStatement("X", ("s3:GetObject",), "s3", "b/{site_buckets}/{k}")
     assert own.config_keys() == ("site_buckets", "k")
+    assert own.resources_for({"site_buckets": ["a", "b"], "k": "x"}) == ("b/a/x", "b/b/x")
+    assert own.resources_for({"site_buckets": ["a"]}) == ()  # k unset: nothing to grant
 
 
 def test_the_shipped_descriptions_load_and_name_real_settings_and_statements() -> None:
