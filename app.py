@@ -18,9 +18,9 @@ os.environ["PATH"] = path_with_bundled_node(os.environ.get("PATH", ""))
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.application import build_app
 from infra.config import InfraConfigError
 from infra.nag import nag_enabled
+from infra.stacks import build_app
 
 
 def main() -> int:

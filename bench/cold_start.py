@@ -49,7 +49,7 @@ from bench import (
 
 HANDLER_MODULE = "handlers.canary"
 # If the handler module does not exist yet: what it would be made of (clearly labelled in the output).
-FALLBACK_IMPORT = ("harness.app, aws_lambda_powertools.logging, aws_lambda_powertools.metrics, "
+FALLBACK_IMPORT = ("harness.wiring, aws_lambda_powertools.logging, aws_lambda_powertools.metrics, "
                    "aws_lambda_powertools.tracing")
 BASELINE_IMPORT = "boto3"
 # The least any Powertools + requests handler imports and builds at module level: what the target is up against.
@@ -161,7 +161,7 @@ def handler_import() -> tuple[str, str]:
         found = False
     if found:
         return HANDLER_MODULE, HANDLER_MODULE
-    return FALLBACK_IMPORT, f"FALLBACK ({HANDLER_MODULE} missing): harness.app + Powertools"
+    return FALLBACK_IMPORT, f"FALLBACK ({HANDLER_MODULE} missing): harness.wiring + Powertools"
 
 
 def child_env(pycache_prefix: Path, *, write_bytecode: bool = False) -> dict[str, str]:

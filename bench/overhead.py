@@ -125,8 +125,8 @@ class SuiteSample:
 def _canary(sandbox: Any, delay_s: float) -> Any:
     import boto3
 
-    from harness.app import build_app
     from harness.config import load_config
+    from harness.wiring import build_app
 
     env = sandbox.environment()
     config = load_config({"tiers": "probe"}, environ=env)

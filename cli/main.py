@@ -233,8 +233,8 @@ def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
     """Wire the app with a boto3 session built from ``environ`` (the sandbox's, when --sandbox)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from harness.app import AwsClients, build_app, read_secret
     from harness.aws import classify_aws_error, session_from_environ
+    from harness.wiring import AwsClients, build_app, read_secret
 
     session = session_from_environ(environ)
     endpoint = environ.get("AWS_ENDPOINT_URL") or None

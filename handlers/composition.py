@@ -30,7 +30,7 @@ from harness.redact import Redactor
 from harness.settings import env_of
 
 if TYPE_CHECKING:
-    from harness.app import CanaryApp
+    from harness.wiring import CanaryApp
 
 SECRET_MAX_AGE_S = 300
 # Kept back from the Lambda's remaining time for the metric flush and the response (the runner keeps its own
@@ -146,8 +146,8 @@ class LambdaApp:
         with self._lock:
             token = self._read_token(config) if read_secrets else self._app_token
             if self._app is None or token != self._app_token:
-                from harness.app import build_app
                 from harness.cost import CostModel
+                from harness.wiring import build_app
 
                 memory_mb = int(self.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or CostModel.memory_mb)
                 self._app = build_app(config, boto_session=self._session(), hermes_token=token,

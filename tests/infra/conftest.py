@@ -113,7 +113,7 @@ class Synthesized:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     from aws_cdk.assertions import Template
 
-    from infra.application import build_app, canary_stacks
+    from infra.stacks import build_app, canary_stacks
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = build_app(TEST_CONTEXT, outdir=str(outdir))

@@ -18,7 +18,7 @@ def _nag_app(context: dict[str, Any], outdir: Path) -> Any:
     import aws_cdk as cdk
     from cdk_nag import AwsSolutionsChecks
 
-    from infra.application import build_app
+    from infra.stacks import build_app
 
     app = build_app(context, outdir=str(outdir))
     # Exactly what app.py does (cdk-nag 3: a policy-validation plugin).

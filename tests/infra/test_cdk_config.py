@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.contract import CHECK_IDS_BY_PROFILE, CRITICAL_CHECKS, NON_PROBE_TIERS, PROFILES, all_check_ids
-from infra.application import cdk_json_context
 from infra.catalogue import CHECK_HINTS, CHECK_TIER, REQUIRED_CONTEXT, checks_for, missing_context, tiers_with_checks
 from infra.config import (
     TARGET_ENV,
@@ -19,6 +18,7 @@ from infra.config import (
     environment_config,
     environments_from_context,
 )
+from infra.stacks import cdk_json_context
 from tests.infra.example_values import TEST_VALUES, example_path, filled_example, placeholders, write_filled_example
 
 # A session-platform environment that names every target its default tiers alarm on.

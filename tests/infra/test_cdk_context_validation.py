@@ -89,7 +89,7 @@ def test_a_region_without_a_public_layer_fails_synth_clearly() -> None:
 def _synth(tmp_path: Any, entry: dict[str, Any]) -> Any:
     from aws_cdk.assertions import Template
 
-    from infra.application import build_app, canary_stacks
+    from infra.stacks import build_app, canary_stacks
 
     context = {**TEST_CONTEXT, "environments": [{**QUEUE_ENTRY, **entry}]}
     app = build_app(context, outdir=str(tmp_path))

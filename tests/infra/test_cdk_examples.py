@@ -49,7 +49,7 @@ class Deployed:
 def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     from aws_cdk.assertions import Template
 
-    from infra.application import build_app, canary_stacks
+    from infra.stacks import build_app, canary_stacks
 
     profile = str(request.param)
     work = tmp_path_factory.mktemp(f"example-{profile}")

@@ -110,7 +110,7 @@ def test_no_concurrency_is_reserved_unless_the_context_asks(synthesized: Synthes
 def test_reserved_concurrency_from_context_reaches_every_function(tmp_path: Any) -> None:
     from aws_cdk.assertions import Template
 
-    from infra.application import build_app, canary_stacks
+    from infra.stacks import build_app, canary_stacks
 
     (queue,) = [e for e in TEST_CONTEXT["environments"] if e["name"] == "queue"]
     app = build_app({**TEST_CONTEXT, "environments": [{**queue, "reserved_concurrency": 2}]}, outdir=str(tmp_path))

@@ -217,8 +217,8 @@ def test_code_is_one_shared_asset(synthesized: Synthesized) -> None:
 
 
 def test_invalid_context_fails_before_anything_is_synthesized(tmp_path: Any) -> None:
-    from infra.application import build_app
     from infra.config import InfraConfigError
+    from infra.stacks import build_app
 
     with pytest.raises(InfraConfigError, match="'name'"):
         build_app({"environments": [{"name": "Bad Name", "region": "us-west-2"}]}, outdir=str(tmp_path))

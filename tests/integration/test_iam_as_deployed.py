@@ -56,8 +56,8 @@ def sandbox_context(environment: Mapping[str, str], name: str, profile: str) -> 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory, exclusive_moto: None) -> dict[str, Path]:
     """profile -> synthesized template of the canary stack for the sandbox's targets."""
-    from infra.application import build_app, canary_stacks
     from infra.node_runtime import path_with_bundled_node
+    from infra.stacks import build_app, canary_stacks
     from sandbox.runtime import Sandbox
 
     entries = []

@@ -330,7 +330,7 @@ def test_an_activation_whose_answer_is_lost_is_left_for_one_sweep(sandbox: Any, 
 
 # -- SIGKILL mid-journey, then one sweep ------------------------------------------------------------------------------
 CHILD = """
-from harness.app import build_app
+from harness.wiring import build_app
 from harness.config import load_config
 from harness.deadline import Deadline
 

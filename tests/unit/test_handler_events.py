@@ -498,7 +498,7 @@ def test_importing_the_canary_handler_loads_no_check_module_and_no_pydantic() ->
     """Cold start (issue 13): the scheduled invoke's import path holds neither the catalogue nor the event model."""
     code = ("import sys, handlers.canary; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or "
-            "m.startswith('harness.checks.') or m in ('handlers.events', 'harness.runner', 'harness.app')))")
+            "m.startswith('harness.checks.') or m in ('handlers.events', 'harness.runner', 'harness.wiring')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
@@ -508,7 +508,7 @@ def test_importing_the_handlers_leaves_the_rarely_needed_modules_unloaded() -> N
     envelope needs it) are imported when first needed."""
     code = ("import sys, handlers.canary, handlers.sweeper; "
             "print(sorted(m for m in ('aws_lambda_powertools.utilities.parameters', "
-            "'harness.app', 'harness.run_lock', 'aws_lambda_powertools.utilities.parser.models.event_bridge') "
+            "'harness.wiring', 'harness.run_lock', 'aws_lambda_powertools.utilities.parser.models.event_bridge') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.app import build_app
 from harness.config import CanaryConfig
 from harness.redact import MASK, Redactor
+from harness.wiring import build_app
 
 TOKEN = "hrm_4f9a2c7e1b"
 
