@@ -263,10 +263,10 @@ def parse_context(merged: Mapping[str, Any]) -> DeployContext:
         raise InfraConfigError(describe(exc)) from None
 
 
-_TEXT: TypeAdapter[str | None] = TypeAdapter(Text)  # type: ignore[arg-type]
+_TEXT: TypeAdapter[str | None] = TypeAdapter(Text)  # type: ignore[arg-type, unused-ignore]  # needed only on an incremental run
 # ``environments``: one object per stack; unset or empty is one stack from the top-level keys.
 _ENTRIES: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(
-    Annotated[list[dict[str, Any]], BeforeValidator(lambda v: _json(v) or [{}])])  # type: ignore[arg-type]
+    Annotated[list[dict[str, Any]], BeforeValidator(lambda v: _json(v) or [{}])])  # type: ignore[arg-type, unused-ignore]  # needed only on an incremental run
 
 
 def text(key: str, value: Any) -> str | None:
