@@ -339,17 +339,27 @@ class HermesSimulator:
         return changes
 
     def _drained(self, session_id: str, user_id: str) -> None:
-        """The platform removes a drained session; with none live left, the edit service scales in to 0."""
+        """The platform removes a drained session; with none live left, the edit service scales in to 0 at once
+        (only a running service costs a table read: a sweep of thousands against an idle service reads nothing)."""
         with self._lock:
             self.sessions.delete(session_id, user_id)
+            self._scale_in_if_idle()
         self._reconcile_soon()
+
+    def _scale_in_if_idle(self) -> None:
+        if self._starting:
+            return
+        edit = self._control.resources.edit_service
+        desired, running = self._control.service_counts(edit)
+        if (desired or running) and not any(r.get("status") in LIVE_STATUSES for r in self.sessions.scan()):
+            self._control.set_service_counts(edit, desired=0, running=0, pending=0)
 
     def _publish_live_count(self) -> None:
         self._reconcile_soon()
 
     def _reconcile_soon(self) -> None:
-        """Publish the live count and scale in when idle, coalesced: like the real Hermes, which publishes on a
-        timer, a burst of deactivations costs one table read, not one per session (a sweep of thousands)."""
+        """Publish the live count, coalesced: like the real Hermes, which publishes on a timer, a burst of
+        deactivations costs one table read, not one per session (a sweep of thousands)."""
         with self._lock:
             if self._reconcile_pending:
                 return
@@ -359,14 +369,7 @@ class HermesSimulator:
     def _reconcile(self) -> None:
         with self._lock:
             self._reconcile_pending = False
-            live = [r for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES]
-            self._publish(len(live))
-            if self._starting:
-                return
-            edit = self._control.resources.edit_service
-            desired, running = self._control.service_counts(edit)
-            if not live and (desired or running):
-                self._control.set_service_counts(edit, desired=0, running=0, pending=0)
+            self._publish(sum(1 for r in self.sessions.scan() if r.get("status") in LIVE_STATUSES))
 
     def _publish(self, count: int) -> None:
         """Hermes publishes ActiveSessionCount (Environment=production); the AWS side stores it in moto."""
