@@ -4,7 +4,7 @@
   journeys) against the same checks as CloudWatch Synthetics canaries. Target: <= 25%.
 - Worst-case time from a hard outage to ALARM, in probe schedule periods. Target: <= 1 period (the runner confirms
   a failure inside the run, so an alarm can fire on one datapoint). Shown twice: with the cost model's deployment
-  (``harness.cost_report.default_deployment``) and with the alarm settings the CDK app actually deploys
+  (``harness.reporting.cost_report.default_deployment``) and with the alarm settings the CDK app actually deploys
   (``cdk.json`` context: ``alarm_datapoints`` of ``alarm_evaluation_periods``), because they can drift apart.
 - The always-on custom-metric count (contract v2: at most 12 whatever the number of checks; the sparse metrics are
   billed only in the hours they occur), and how the monthly bill moves per added check, here and on Synthetics.
@@ -55,9 +55,14 @@ def cdk_alarm_settings(context: Mapping[str, Any]) -> dict[str, int]:
 
 
 def run() -> list[Figure]:
-    from harness import cost as prices
     from harness.config import CanaryConfig
-    from harness.cost_report import default_deployment, estimate_deployment, sparse_metric_hour_usd, time_to_detect
+    from harness.reporting import cost as prices
+    from harness.reporting.cost_report import (
+        default_deployment,
+        estimate_deployment,
+        sparse_metric_hour_usd,
+        time_to_detect,
+    )
 
     config = CanaryConfig()  # the defaults `canary cost` sees with no environment: session-platform
     deployment = default_deployment(config)

@@ -139,8 +139,8 @@ def _canary(sandbox: Any, delay_s: float) -> Any:
 
 
 def run_suite(app: Any) -> SuiteSample:
-    from harness.deadline import Deadline
-    from harness.model import Outcome
+    from harness.core.deadline import Deadline
+    from harness.core.model import Outcome
 
     started = time.perf_counter()
     report = app.runner.run(deadline=Deadline.after(RUN_TIMEOUT_S), tiers=["probe"])
@@ -207,10 +207,10 @@ server.serve_forever()
 
 
 def _bench_context(http: Any) -> Any:
-    from harness.aws import AwsClients
-    from harness.check import CheckContext, check
     from harness.config import CanaryConfig
-    from harness.deadline import Deadline
+    from harness.core.check import CheckContext, check
+    from harness.core.deadline import Deadline
+    from harness.net.aws import AwsClients
     from harness.spec import CheckSpec
 
     def _noop(_ctx: CheckContext) -> None:
@@ -240,7 +240,7 @@ def http_figures(iterations: int, budget_s: float) -> list[Figure]:
     connection-specific effects cancel out), interleaved; wall medians judged, client CPU shown."""
     import requests
 
-    from harness.http import HttpClient
+    from harness.net.http import HttpClient
 
     server = subprocess.Popen([sys.executable, "-c", _ENDPOINT_SERVER], stdout=subprocess.PIPE, text=True)
     try:

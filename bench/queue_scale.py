@@ -39,12 +39,12 @@ def _grow(sandbox: Any, queues: int, sites: int) -> dict[str, str]:
 def measure(shapes: tuple[tuple[int, int], ...] = SHAPES) -> list[tuple[int, int, int, float, Counter[str]]]:
     """[(queues, sites, AWS calls, seconds, calls by action)] for one queue-profile probe run per shape."""
     os.environ.update(offline_env())
-    from harness.aws import AwsClients
     from harness.checks import CATALOGUE
     from harness.config import load_config
-    from harness.deadline import Deadline
-    from harness.http import HttpClient
-    from harness.runner import Runner
+    from harness.core.deadline import Deadline
+    from harness.core.runner import Runner
+    from harness.net.aws import AwsClients
+    from harness.net.http import HttpClient
     from sandbox.runtime import Sandbox
 
     rows = []

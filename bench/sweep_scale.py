@@ -39,11 +39,11 @@ def _seed(sandbox: Any, count: int) -> None:
 def measure(sizes: tuple[int, ...] = SIZES) -> dict[int, float]:
     """Seconds to sweep each N leftovers, in one sandbox (reset between sizes)."""
     os.environ.update(offline_env())
-    from harness.aws import AwsClients
     from harness.config import load_config
-    from harness.deadline import Deadline
-    from harness.http import HttpClient
-    from harness.sweeper import sweep
+    from harness.core.deadline import Deadline
+    from harness.net.aws import AwsClients
+    from harness.net.http import HttpClient
+    from harness.sessions.sweeper import sweep
     from sandbox.runtime import Sandbox
 
     sandbox = Sandbox().start()

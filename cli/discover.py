@@ -57,7 +57,7 @@ def _sandbox(enabled: bool, profile: str | None, decoys: bool) -> Iterator[dict[
 
 def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cli.doctor import _clients
-    from harness.discover import PRODUCTION, as_cdk_environment, discover
+    from harness.ops.discover import PRODUCTION, as_cdk_environment, discover
     from harness.settings import DEFAULTS, env_of
 
     if args.decoys and not args.sandbox:

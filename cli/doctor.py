@@ -106,7 +106,7 @@ def sandbox_for_doctor(enabled: bool, faults: str, profile: str | None, *, deplo
 
 def _clients(environ: Mapping[str, str], timeout_s: float) -> tuple[Any, str | None]:
 
-    from harness.aws import AwsClients, session_from_environ
+    from harness.net.aws import AwsClients, session_from_environ
 
     session = session_from_environ(environ)
     clients = AwsClients(session, timeout_s=timeout_s, endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
@@ -116,8 +116,8 @@ def _clients(environ: Mapping[str, str], timeout_s: float) -> tuple[Any, str | N
 
 def cmd_doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from harness.config import CA_BUNDLE_ENVS, load_config
-    from harness.doctor import DoctorCannotRun, DoctorOptions, run_doctor
-    from harness.doctor.findings import EXIT_CANNOT_RUN
+    from harness.ops.doctor import DoctorCannotRun, DoctorOptions, run_doctor
+    from harness.ops.doctor.findings import EXIT_CANNOT_RUN
 
     if args.undeployed and not args.sandbox:
         raise DoctorUsageError("--undeployed needs --sandbox (a live account's stack is found by name)")

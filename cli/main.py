@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from harness.config import CanaryConfig, load_config
-from harness.deadline import Cancellation
-from harness.errors import ConfigError
-from harness.model import EXIT_CODES, EXIT_USAGE, CheckResult, Outcome, RunReport
+from harness.core.deadline import Cancellation
+from harness.core.errors import ConfigError
+from harness.core.model import EXIT_CODES, EXIT_USAGE, CheckResult, Outcome, RunReport
 
 DEFAULT_TIMEOUT_S = 240.0
 MAX_TIMEOUT_S = 86_400.0  # a run deadline longer than a day is a typo (and inf/1e300 overflow the waits)
@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO, cancellation: Cancellation) -> int:
-    from harness.deadline import Deadline
+    from harness.core.deadline import Deadline
     from harness.reporting import progress_line, render_table
 
     with _sandbox_env(args.sandbox, args.faults, args.profile) as environ:
@@ -196,7 +196,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, cancellation: Cance
             print(progress_line(result), file=human, flush=True)
 
         app.runner.on_result = progress
-        from harness.runner import UnknownCheckError
+        from harness.core.runner import UnknownCheckError
 
         try:
             report = app.runner.run(deadline=Deadline.after(timeout, cancellation=cancellation), tiers=tiers,
@@ -209,7 +209,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, cancellation: Cance
             print(f"canary: {cancellation.reason} received: run cancelled after its cleanup"
                   f"{'; metrics not published' if args.publish else ''}", file=err)
         elif args.publish:
-            from harness.metrics import publish, report_datapoints
+            from harness.reporting.metrics import publish, report_datapoints
 
             sent = publish(app.aws.client("cloudwatch"), report_datapoints(report))
             print(f"published {sent} datapoints to CloudWatch", file=human)
@@ -233,7 +233,7 @@ def _build_app(config: CanaryConfig, environ: Mapping[str, str]) -> Any:
     """Wire the app with a boto3 session built from ``environ`` (the sandbox's, when --sandbox)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from harness.aws import classify_aws_error, session_from_environ
+    from harness.net.aws import classify_aws_error, session_from_environ
     from harness.wiring import AwsClients, build_app, read_secret
 
     session = session_from_environ(environ)
@@ -252,7 +252,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     from harness.checks import CATALOGUE
 
     if args.markdown:
-        from harness.check_table import markdown_table
+        from harness.reporting.check_table import markdown_table
         from harness.spec import SPECS
 
         print(markdown_table(tuple(s for s in SPECS if args.profile is None or args.profile in s.profiles)),
@@ -274,9 +274,9 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Exit 0 when the sweep finished, 3 when the deadline left sessions for the next sweep, and the §9 code of
     the verdict (ERROR 2: credentials, AccessDenied; FAILED 1: the table is missing) when it could not read."""
-    from harness.deadline import Deadline
-    from harness.errors import Verdict
-    from harness.sweeper import sweep
+    from harness.core.deadline import Deadline
+    from harness.core.errors import Verdict
+    from harness.sessions.sweeper import sweep
 
     with _sandbox_env(args.sandbox, "", None) as environ:
         config = _load(args, environ)
@@ -300,7 +300,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_cost(args: argparse.Namespace, out: TextIO) -> int:
-    from harness.cost_report import estimate_deployment, render_estimate
+    from harness.reporting.cost_report import estimate_deployment, render_estimate
 
     estimate = estimate_deployment(load_config(environ=os.environ))
     print(json.dumps(estimate.to_dict(), indent=2) if args.json else render_estimate(estimate), file=out)
@@ -322,7 +322,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace, out: TextIO) -> int:
-    from harness.selftest import run_selftest
+    from harness.ops.selftest import run_selftest
 
     with _sandbox_env(args.sandbox, "", None) as environ:
         config = _load(args, environ)

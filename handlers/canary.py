@@ -7,13 +7,14 @@ what it allows.
 
 Responses:
 - a run: the run report (DESIGN §9 JSON), secrets redacted; metrics flushed as EMF before returning (what each
-  outcome emits: ``harness.metrics``); one log line per check with ``contract.LOG_FIELDS``, the run id included;
+  outcome emits: ``harness.reporting.metrics``); one log line per check with ``contract.LOG_FIELDS``,
+the run id included;
 - ``{"error": "validation", "details": [{"field", "message"}]}``: a bad event, nothing ran, no metric;
 - ``{"error": "config", "message": ...}``: the configuration is invalid (the message names the environment
   variable), nothing ran, ``CanaryErrors=1`` is emitted (the canary is broken; ``RunPassed`` stays absent);
 - ``{"dry_run": true, "would_run": [...], "skipped": [...]}``: configuration and selection checked, no call made;
 - ``{"selftest": true, "ok": bool, "alarm": ..., "states": [...], ...}``: the alert-path self-test
-  (``harness.selftest``) drove the self-test alarm to ALARM and back with SetAlarmState, so the operator can
+  (``harness.ops.selftest``) drove the self-test alarm to ALARM and back with SetAlarmState, so the operator can
   confirm the notification arrived; no check ran, no metric was emitted.
 """
 
@@ -25,9 +26,9 @@ from handlers import metrics
 from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, ObservedHandler, logger, tracer
 from handlers.scheduled import RunRequest, is_scheduled_envelope, scheduled_request
 from harness import contract
-from harness.deadline import Deadline
-from harness.errors import ConfigError
-from harness.model import Profile
+from harness.core.deadline import Deadline
+from harness.core.errors import ConfigError
+from harness.core.model import Profile
 
 if TYPE_CHECKING:
     from handlers.events import EventInvalid
@@ -79,7 +80,7 @@ class CanaryHandler(ObservedHandler):
         deadline = Deadline.from_lambda_context(context, reserve_s=FLUSH_RESERVE_S)
         if config.run_timeout_s < deadline.remaining():
             deadline = deadline.child(config.run_timeout_s)
-        from harness.runner import new_run_id
+        from harness.core.runner import new_run_id
 
         run_id = new_run_id()
         logger.set_correlation_id(run_id)
@@ -101,7 +102,7 @@ class CanaryHandler(ObservedHandler):
 
 def _selftest(app: LambdaApp, context: Any) -> dict[str, Any]:
     """ALARM and back on the self-test alarm, within the invoke's time; the result is the response."""
-    from harness.selftest import run_selftest
+    from harness.ops.selftest import run_selftest
 
     deadline = Deadline.from_lambda_context(context, reserve_s=FLUSH_RESERVE_S)
     # run_selftest may wait up to 2 x timeout + 10 s (two state changes and their polls).

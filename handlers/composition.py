@@ -23,10 +23,10 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from harness import contract
 from harness.config import CanaryConfig, load_config
-from harness.errors import ConfigError
-from harness.hermes_token import TOKEN_SECRET_ENV, hermes_token
-from harness.model import CheckResult, Outcome
-from harness.redact import Redactor
+from harness.core.errors import ConfigError
+from harness.core.model import CheckResult, Outcome
+from harness.net.hermes_token import TOKEN_SECRET_ENV, hermes_token
+from harness.net.redact import Redactor
 from harness.settings import env_of
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class LambdaApp:
         with self._lock:
             token = self._read_token(config) if read_secrets else self._app_token
             if self._app is None or token != self._app_token:
-                from harness.cost import CostModel
+                from harness.reporting.cost import CostModel
                 from harness.wiring import build_app
 
                 memory_mb = int(self.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or CostModel.memory_mb)

@@ -1,6 +1,6 @@
 """Run reports -> CloudWatch metrics as EMF lines on stdout (Powertools; the Lambda never calls PutMetricData).
 
-What a run emits is decided once, in ``harness.metrics.report_datapoints`` (shared with ``canary run
+What a run emits is decided once, in ``harness.reporting.metrics.report_datapoints`` (shared with ``canary run
 --publish``); this module only ships it. Datapoints are grouped by dimension set, one EMF line per set, because
 an EMF line applies all its dimensions to all its metrics. Each set is exactly one of the contract's
 (``run_dimensions``, ``check_dimensions``, ``container_ready_dimensions``), ``service`` included, since the CDK
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import contract
-from harness.metrics import Datapoint, report_datapoints
-from harness.model import RunReport
+from harness.core.model import RunReport
+from harness.reporting.metrics import Datapoint, report_datapoints
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Lambda entry point for the scheduled sweep of leaked synthetic sessions (``harness.sweeper.sweep``).
+"""Lambda entry point for the scheduled sweep of leaked synthetic sessions (``harness.sessions.sweeper.sweep``).
 
 Event (both optional): ``{"dry_run": bool, "older_than_minutes": number}``, or an EventBridge scheduled-event
 envelope whose ``detail`` is that object. The sweep only ever touches items carrying the test prefix (enforced
@@ -17,9 +17,9 @@ from typing import Any
 from handlers import metrics
 from handlers.composition import FLUSH_RESERVE_S, LOG_REDACTOR, LambdaApp, ObservedHandler, logger, tracer
 from handlers.events import EventInvalid, SweepRequest, is_scheduled_envelope, parse_sweep_event
-from harness.deadline import Deadline
-from harness.errors import ConfigError, Verdict
-from harness.runner import new_run_id
+from harness.core.deadline import Deadline
+from harness.core.errors import ConfigError, Verdict
+from harness.core.runner import new_run_id
 
 
 class SweepHandler(ObservedHandler):
@@ -47,7 +47,7 @@ class SweepHandler(ObservedHandler):
             raise
 
     def _sweep(self, app: LambdaApp, request: SweepRequest, context: Any) -> dict[str, Any]:
-        from harness.sweeper import sweep
+        from harness.sessions.sweeper import sweep
 
         harness_app = app.app()
         config = harness_app.config

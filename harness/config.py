@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.contract import PROFILES, TIERS, all_check_ids
-from harness.errors import ConfigError
-from harness.redact import mask_userinfo
+from harness.core.errors import ConfigError
+from harness.net.redact import mask_userinfo
 from harness.settings import BY_KEY as _SETTINGS
 from harness.settings import CA_BUNDLE_ENVS, CONFIG_FILE_ENV, CanaryConfig, MaintenanceWindow, parse_moment
 from harness.settings import PREFIX_PATTERN as _PREFIX

@@ -4,7 +4,7 @@ Operators' alarms and dashboards depend on these names: change them only with a 
 Contract v2 (DESIGN §6): CloudWatch bills a custom metric for each hour in which it receives data, so per-check
 outcomes are sparse (``CheckFailed`` only when a check fails) and the always-on metrics are a fixed set that does
 not grow with the catalogue (``always_on_metrics``: at most 12 per environment). How each outcome maps onto
-metrics, INCOMPLETE included, is documented in ``harness.metrics``.
+metrics, INCOMPLETE included, is documented in ``harness.reporting.metrics``.
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ def scheduled_check_ids(profile: str, tiers: tuple[str, ...] = ("probe", "journe
 def custom_metric_count(profile: str, tiers: tuple[str, ...] = ("probe", "journey")) -> int:
     """Always-on custom metrics one environment emits for a profile and its scheduled tiers (at most 12).
 
-    Each is billed every month (``harness.cost_report``); the sparse metrics are billed per hour they occur and are
+    Each is billed every month (``harness.reporting.cost_report``); the sparse metrics are billed per hour they
+    occur and are
     not counted.
     """
     return len(always_on_metrics(scheduled_check_ids(profile, tiers)))

@@ -5,7 +5,8 @@ check, in report order), loaded into ``CheckSpec`` values: id (a metric dimensio
 pages, whether its duration is a latency SLI, the config keys it needs, the texts operators read and the IAM
 statements it makes. ``harness.contract`` derives its lists from ``SPECS`` (``CHECK_IDS_BY_PROFILE``,
 ``CRITICAL_CHECKS``...), ``@check`` binds a function to its spec by id, ``infra.catalogue`` derives the hints and
-required context, ``harness.iam_actions`` the statements a check brings, and ``harness.check_table`` the README
+required context, ``harness.iam_actions`` the statements a check brings, and ``harness.reporting.check_table``
+the README
 table. It imports nothing of the project, so ``infra`` (which may not import boto3) can read it.
 """
 

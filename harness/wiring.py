@@ -11,14 +11,14 @@ from typing import Any
 
 import boto3
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
-from harness.cost import CostModel
-from harness.hermes_token import hermes_token
-from harness.http import HttpClient
-from harness.redact import Redactor
-from harness.runner import ResultListener, RunLock, Runner
+from harness.core.runner import ResultListener, RunLock, Runner
+from harness.net.aws import AwsClients
+from harness.net.hermes_token import hermes_token
+from harness.net.http import HttpClient
+from harness.net.redact import Redactor
+from harness.reporting.cost import CostModel
 
 
 @dataclass
@@ -52,7 +52,7 @@ def build_app(config: CanaryConfig, *, boto_session: boto3.Session | None = None
 
 def _default_lock(config: CanaryConfig, aws: AwsClients) -> RunLock | None:
     try:
-        from harness.run_lock import DynamoRunLock
+        from harness.sessions.run_lock import DynamoRunLock
     except ImportError:  # pragma: no cover - the run lock module ships with the journeys
         return None
     lock: Any = DynamoRunLock(config, aws)

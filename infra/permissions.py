@@ -166,7 +166,7 @@ def _table_read(sid: str, table: str | None, arns: Arns) -> list[Grant]:
 
 
 def _lock_item_writes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]:
-    """The run lock (harness.run_lock): every key attribute of the lock item is <prefix>canary-lock."""
+    """The run lock (harness.sessions.run_lock): every key attribute of the lock item is <prefix>canary-lock."""
     table = cfg.target("sessions_table")
     if not table:
         return []
@@ -183,7 +183,7 @@ def _synthetic_record_deletes(cfg: EnvironmentConfig, arns: Arns) -> list[Grant]
 
     dynamodb:LeadingKeys cannot apply: Hermes assigns the sessionId partition key of a synthetic session, so only
     its user key (userId) carries the test prefix. The harness guards every delete twice instead: one predicate
-    (harness.synthetic.SyntheticStore.is_synthetic, property-tested) and a server-side ConditionExpression
+    (harness.sessions.synthetic.SyntheticStore.is_synthetic, property-tested) and a server-side ConditionExpression
     begins_with(<user key>, <prefix>) on the DeleteItem itself (DESIGN §1).
     """
     table = cfg.target("sessions_table")
@@ -288,7 +288,7 @@ def grants_for(kind: str, cfg: EnvironmentConfig, arns: Arns, *, selftest_alarm_
                             (arns.tasks(cluster),),
                             {"ArnEquals": {"ecs:cluster": arns.cluster(cluster)}}, WHY_STOP_TASK))
     if kind == "probe" and selftest_alarm_arn:
-        # The alert-path self-test (harness.selftest) reads and flips only the dedicated self-test alarm.
+        # The alert-path self-test (harness.ops.selftest) reads and flips only the dedicated self-test alarm.
         grants.append(Grant("DriveSelfTestAlarm", ACTIONS["DriveSelfTestAlarm"], (selftest_alarm_arn,)))
     return grants
 

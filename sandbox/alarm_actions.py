@@ -5,7 +5,8 @@ On a state change with actions enabled, CloudWatch publishes to each SNS action 
 ``cloudwatch.amazonaws.com`` and writes one ``Action`` history item per action: "Successfully executed action
 <arn>" or "Failed to execute action <arn>. Received error: ..." (documented in AWS re:Post "Why didn't I receive an
 SNS notification for my CloudWatch alarm trigger?"; the item shape is the AlarmHistoryItem API type). Whether
-the publish is allowed is decided by ``harness.topic_policy`` from the topic's access policy, evaluated for that
+the publish is allowed is decided by ``harness.platform.topic_policy`` from the topic's access policy,
+evaluated for that
 principal (an explicit Deny wins, then any Allow; none is "no resource-based policy allows"), with the request
 context CloudWatch brings: ``aws:SourceArn`` (the alarm), ``aws:SourceAccount``/``AWS:SourceOwner`` (its account),
 TLS on.
@@ -19,8 +20,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.topic_policy import SERVICE_PRINCIPAL as SERVICE_PRINCIPAL  # aws_side seeds the topic policy with it
-from harness.topic_policy import publish_denial
+from harness.platform.topic_policy import (
+    SERVICE_PRINCIPAL as SERVICE_PRINCIPAL,  # aws_side seeds the topic policy with it
+)
+from harness.platform.topic_policy import publish_denial
 
 _SUMMARY_MAX = 255  # AlarmHistoryItem.HistorySummary length constraint
 _installed = False

@@ -15,12 +15,12 @@ import importlib
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from harness.model import Profile, Tier
+from harness.core.model import Profile, Tier
 from harness.spec import SPECS, CheckSpec
 from harness.spec import by_id as by_spec_id
 
 if TYPE_CHECKING:
-    from harness.check import Check
+    from harness.core.check import Check
 
 _IMPORT_LOCK = threading.Lock()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.check import CheckContext, check
 from harness.config import CanaryConfig, arn_problems, env_var_for
-from harness.errors import CanaryError
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CanaryError
+from harness.core.model import Reason
 from harness.spec import SPECS, CheckSpec
 
 

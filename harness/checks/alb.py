@@ -11,11 +11,11 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import platform
-from harness.check import CheckContext, check
-from harness.errors import CanaryError, CheckFailed, CheckSkipped
-from harness.listener_rules import Request, Rule, first_match, in_priority_order
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CanaryError, CheckFailed, CheckSkipped
+from harness.core.model import Reason
+from harness.platform import ecs_state
+from harness.platform.listener_rules import Request, Rule, first_match, in_priority_order
 
 REQUIRED_ROUTES = ("/hermes/*", "/api/*", "/session/*", "/ws/*")
 _BAD_STATES = frozenset({"unhealthy", "unavailable", "unused"})
@@ -28,16 +28,16 @@ class _Owners:
     """Lazily read ECS view: which watched service owns a target group (None = unknown: ECS unreadable)."""
 
     ctx: CheckContext
-    states: platform.ServiceStates | None = None
+    states: ecs_state.ServiceStates | None = None
     error: str | None = None
     read: bool = False
 
-    def lookup(self, tg_arn: str) -> tuple[bool, platform.ServiceState | None]:
+    def lookup(self, tg_arn: str) -> tuple[bool, ecs_state.ServiceState | None]:
         """(known, owner): known is False when the ECS state could not be read at all."""
         if not self.read:
             self.read = True
             try:
-                self.states = platform.service_states(self.ctx)
+                self.states = ecs_state.service_states(self.ctx)
             except (CanaryError, CheckFailed, CheckSkipped) as exc:
                 self.error = f"{exc.reason.value}: {exc.message}"
                 self.ctx.evidence["ecs_state"] = f"unreadable ({self.error})"
@@ -45,9 +45,9 @@ class _Owners:
             return False, None
         return True, self.states.owner_of(tg_arn)
 
-    def stack(self) -> platform.StackUpdate | None:
+    def stack(self) -> ecs_state.StackUpdate | None:
         """The platform stack's young update, noted in the evidence when it excuses a target group."""
-        update = platform.stack_excuse(self.ctx)
+        update = ecs_state.stack_excuse(self.ctx)
         if update is not None:
             self.ctx.evidence["stack_update"] = update.evidence()
         return update
@@ -68,7 +68,7 @@ def alb_targets(ctx: CheckContext) -> None:
     ctx.evidence["target_groups"] = groups
     grace = ctx.config.deploy_grace_s
     for arn in ctx.config.target_group_arns:
-        name = platform.target_group_name(arn)
+        name = ecs_state.target_group_name(arn)
         with ctx.step(f"elbv2.describe_target_health:{name}"):
             try:
                 descriptions = ctx.aws.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
@@ -107,7 +107,7 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
         verdicts.notes.append(f"{name}: {len(healthy)} healthy{extra}")
         return
     known, owner = owners.lookup(arn)
-    status = platform.deploy_status(owner, grace) if owner is not None else None
+    status = ecs_state.deploy_status(owner, grace) if owner is not None else None
     entry["owner"] = owner.name if owner else None
     if owner is not None:
         entry["owner_state"] = {"desired": owner.desired, "running": owner.running, "deploy": status}
@@ -141,7 +141,7 @@ def _judge_group(name: str, arn: str, targets: list[dict[str, Any]], entry: dict
                               + (" and draining" if transitional else ""))
         return
     if status == "stuck":
-        assessment = platform.assess_deploy(owner, grace)
+        assessment = ecs_state.assess_deploy(owner, grace)
         verdicts.failed.append(f"{name}: no healthy target and {owner.name}'s rollout is stuck ({assessment.why})")
         return
     if any(t["state"] == "initial" for t in transitional):
@@ -166,7 +166,7 @@ ROUTE_PROBES: dict[str, str] = {"/hermes/*": "/hermes/health", "/api/*": "/api/h
 def _row(label: str, rule: Rule) -> dict[str, Any]:
     tgs = rule.forward_targets()
     row: dict[str, Any] = {"listener": label, "priority": rule.priority, "paths": rule.paths(),
-                           "target_groups": [platform.target_group_name(a) for a in tgs],
+                           "target_groups": [ecs_state.target_group_name(a) for a in tgs],
                            "action": "forward" if tgs else rule.action_type()}
     if rule.hosts():
         row["hosts"] = rule.hosts()
@@ -187,7 +187,7 @@ def _describe(rule: Rule | None) -> str:
     what = f"rule {rule.priority}" if not rule.is_default else "the default rule"
     conditions = ", ".join([f"path {'|'.join(rule.paths())}"] * bool(rule.paths())
                            + [f"host {'|'.join(rule.hosts())}"] * bool(rule.hosts()))
-    tgs = [platform.target_group_name(a) for a in rule.forward_targets()]
+    tgs = [ecs_state.target_group_name(a) for a in rule.forward_targets()]
     action = f"forwards to {', '.join(tgs)}" if tgs else f"answers with {rule.action_type()}"
     return f"{what}{f' ({conditions})' if conditions else ''}, which {action}"
 
@@ -237,7 +237,7 @@ def alb_rules(ctx: CheckContext) -> None:
                     continue
                 tgs = dedicated.forward_targets()
                 if not all(_tg_exists(ctx, arn, exists) for arn in tgs):
-                    names = ", ".join(platform.target_group_name(a) for a in tgs)
+                    names = ", ".join(ecs_state.target_group_name(a) for a in tgs)
                     missing.append(f"{route} (target group {names} does not exist)")
     if unjudged:
         ctx.evidence["rules_not_evaluated"] = sorted(unjudged)

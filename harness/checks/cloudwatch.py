@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.check import CheckContext, check
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.model import Reason
 
 METRIC_NAME = "ActiveSessionCount"
 _MAX_SERIES = 10  # GetMetricData queries per call are cheap, but a metric with more series is misconfigured

@@ -13,14 +13,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.check import CheckContext, check
-from harness.deadline import Deadline, poll_until
-from harness.errors import CanaryError, CheckSkipped
-from harness.journey import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
-from harness.model import Reason
-from harness.platform import ServiceState
+from harness.core.check import CheckContext, check
+from harness.core.deadline import Deadline, poll_until
+from harness.core.errors import CanaryError, CheckSkipped
+from harness.core.model import Reason
+from harness.platform.ecs_state import ServiceState
+from harness.sessions.journey import LIVE_STATUSES, Fingerprint, Journey, JourneySession, hold_edit_service
+from harness.sessions.synthetic import SESSION_ATTRIBUTE, SyntheticStore, attribute_text
 from harness.spec import CONCURRENT_SESSIONS
-from harness.synthetic import SESSION_ATTRIBUTE, SyntheticStore, attribute_text
 
 RESTART_REASON = "webordinary-canary session.persistence: restart to prove the session's workspace persists"
 _PERSISTED = ("userId", "clientId", "threadId", "editBranch", "createdAt")

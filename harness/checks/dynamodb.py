@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.check import CheckContext, check
-from harness.errors import CheckFailed, CheckSkipped
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CheckFailed, CheckSkipped
+from harness.core.model import Reason
 
 SESSION_KEY_ATTRIBUTE = "sessionId"
 _FACT_KEY = "sessions_key_schema"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from harness import platform
-from harness.check import CheckContext, check
-from harness.errors import CheckFailed
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CheckFailed
+from harness.core.model import Reason
+from harness.platform import ecs_state
 
 _ACTIVE_CLUSTER = "ACTIVE"
 
@@ -50,10 +50,10 @@ def ecs_cluster(ctx: CheckContext) -> None:
 def ecs_services(ctx: CheckContext) -> None:
     cfg = ctx.config
     with ctx.step("ecs.describe_services"):
-        states = platform.service_states(ctx)
+        states = ecs_state.service_states(ctx)
     failures: list[CheckFailed] = []
     degraded: list[tuple[Reason, str]] = []
-    for name in platform.watched_services(ctx):
+    for name in ecs_state.watched_services(ctx):
         is_hermes = name == cfg.hermes_service
         label = "Hermes" if is_hermes else "edit"
         state = states.get(name)
@@ -76,7 +76,7 @@ def ecs_services(ctx: CheckContext) -> None:
         ctx.degrade(reason, message)
 
 
-def _judge_service(ctx: CheckContext, state: platform.ServiceState, *, label: str,
+def _judge_service(ctx: CheckContext, state: ecs_state.ServiceState, *, label: str,
                    is_hermes: bool) -> CheckFailed | tuple[Reason, str] | None:
     """FAILED verdict, (DEGRADED reason, message), or None (fine; notes added)."""
     name = state.name
@@ -86,14 +86,14 @@ def _judge_service(ctx: CheckContext, state: platform.ServiceState, *, label: st
     if is_hermes and state.desired == 0:
         return CheckFailed(Reason.RESOURCE_UNAVAILABLE, f"Hermes service {name} is configured with desired count 0: "
                                                         "the session API is down by configuration")
-    assessment = platform.assess_deploy(state, ctx.config.deploy_grace_s)
+    assessment = ecs_state.assess_deploy(state, ctx.config.deploy_grace_s)
     if assessment.status == "stuck":
         _attach_stopped(ctx, state)
         return CheckFailed(Reason.DEPLOYMENT_FAILED, f"{label} service {name}: {assessment.why} ({counts})")
     if assessment.status == "deploying":
         stopped = _attach_stopped(ctx, state)
         since = state.read_at - timedelta(seconds=ctx.config.deploy_grace_s)
-        broken = platform.failed_stops(stopped, since=since)
+        broken = ecs_state.failed_stops(stopped, since=since)
         if broken:
             codes = sorted({str(t.get("stopCode")) for t in broken})
             return CheckFailed(Reason.DEPLOYMENT_FAILED,
@@ -102,7 +102,7 @@ def _judge_service(ctx: CheckContext, state: platform.ServiceState, *, label: st
         return Reason.DEPLOYING, f"{label} service {name}: {assessment.why} ({counts})"
     if state.running < state.desired:
         _attach_stopped(ctx, state)
-        stack = platform.stack_excuse(ctx)
+        stack = ecs_state.stack_excuse(ctx)
         if stack is not None:  # the platform's stack is changing it: deploying, not (yet) an outage
             ctx.evidence["stack_update"] = stack.evidence()
             return Reason.DEPLOYING, f"{label} service {name} runs {state.running} of {state.desired} while {stack.why}"
@@ -118,10 +118,10 @@ def _judge_service(ctx: CheckContext, state: platform.ServiceState, *, label: st
     return None
 
 
-def _attach_stopped(ctx: CheckContext, state: platform.ServiceState) -> list[dict[str, Any]]:
+def _attach_stopped(ctx: CheckContext, state: ecs_state.ServiceState) -> list[dict[str, Any]]:
     """Add the service's stopped-task reasons to its evidence (the first thing an SRE asks for)."""
     with ctx.step(f"ecs.stopped_tasks:{state.name}"):
-        stopped = platform.stopped_task_reasons(ctx, state.name)
+        stopped = ecs_state.stopped_task_reasons(ctx, state.name)
     entry = ctx.evidence.setdefault(state.name, {})
     if isinstance(entry, dict):
         entry["stopped_tasks"] = stopped

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from harness import queue_platform as qp
-from harness.check import CheckContext, check
-from harness.cost import EDIT_TASK_HOUR_USD
-from harness.errors import CheckFailed
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CheckFailed
+from harness.core.model import Reason
+from harness.platform import queue_platform as qp
+from harness.reporting.cost import EDIT_TASK_HOUR_USD
 
 EVIDENCE_TASKS = 10
 

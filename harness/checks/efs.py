@@ -6,8 +6,8 @@ Edit tasks mount it at ``/workspace``; without an available mount target a task 
 
 from __future__ import annotations
 
-from harness.check import CheckContext, check
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.model import Reason
 
 
 @check("efs.filesystem", timeout_s=20)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import platform
-from harness.check import CheckContext, check
-from harness.errors import CanaryError, CheckFailed, CheckSkipped, TransientFailure
-from harness.hermes import HermesRoutes
-from harness.http import HttpResponse, status_verdict
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CanaryError, CheckFailed, CheckSkipped, TransientFailure
+from harness.core.model import Reason
+from harness.net.hermes import HermesRoutes
+from harness.net.http import HttpResponse, status_verdict
+from harness.platform import ecs_state
 
 ALB_DEFAULT_BODY = b"healthy"
 ALB_SERVER = "awselb"
@@ -69,7 +69,7 @@ def http_hermes_health(ctx: CheckContext) -> None:
                                                  "'healthy' text): no rule routes /hermes/*")
         if response.status != 200:
             verdict = status_verdict(response, "Hermes /health")
-            excuse = platform.deploying_excuse(ctx, ctx.config.hermes_service) if response.status >= 500 else None
+            excuse = ecs_state.deploying_excuse(ctx, ctx.config.hermes_service) if response.status >= 500 else None
             if excuse is None:
                 raise verdict
             ctx.degrade(Reason.DEPLOYING, f"{verdict.message} while {excuse.state.name} deploys "
@@ -168,11 +168,11 @@ def http_routing(ctx: CheckContext) -> None:
         ctx.note(note)
 
 
-def _read_states(ctx: CheckContext) -> platform.ServiceStates | None:
+def _read_states(ctx: CheckContext) -> ecs_state.ServiceStates | None:
     """The run's ECS snapshot, or None when it cannot be read: then an edit route's 5xx is noted, not judged
     (idle or down cannot be told apart, and paging on an unknown idle state would be wrong)."""
     try:
-        return platform.service_states(ctx)
+        return ecs_state.service_states(ctx)
     except (CanaryError, CheckFailed, CheckSkipped) as exc:
         ctx.evidence["ecs_state"] = f"unreadable ({exc.reason.value}: {exc.message})"[:300]
         return None
@@ -188,7 +188,7 @@ def _answered_by(route: Route, response: HttpResponse) -> str:
     return "unknown"
 
 
-def _judge_route(ctx: CheckContext, route: Route, response: HttpResponse, states: platform.ServiceStates | None,
+def _judge_route(ctx: CheckContext, route: Route, response: HttpResponse, states: ecs_state.ServiceStates | None,
                  entry: dict[str, Any], verdicts: _RoutingVerdicts) -> None:
     """Record the route's verdict; raise CheckFailed for a failing route (recorded on its step)."""
     entry["answered_by"] = _answered_by(route, response)
@@ -207,7 +207,7 @@ def _judge_route(ctx: CheckContext, route: Route, response: HttpResponse, states
     entry["verdict"] = "PASSED"
 
 
-def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: platform.ServiceStates | None,
+def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: ecs_state.ServiceStates | None,
                entry: dict[str, Any], verdicts: _RoutingVerdicts) -> None:
     what = f"{route.path} answered HTTP {response.status}"
     service = ctx.config.hermes_service if route.owner == "hermes" else ctx.config.edit_service
@@ -227,7 +227,7 @@ def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: 
             raise CheckFailed(Reason.HTTP_5XX, f"{what} while the edit service is idle (an empty target group "
                                                f"answers {IDLE_STATUS})", {"body": response.excerpt(200)})
         else:
-            assessment = platform.assess_deploy(state, ctx.config.deploy_grace_s)
+            assessment = ecs_state.assess_deploy(state, ctx.config.deploy_grace_s)
             entry["service"]["deploy"] = assessment.status
             if assessment.status == "deploying":
                 entry["verdict"] = "DEGRADED deploying"
@@ -238,7 +238,7 @@ def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: 
                 verdicts.degraded.append((Reason.NOT_READY, f"{what}: {state.name}'s targets are still in initial "
                                                             "health checks"))
                 return
-            stack = platform.stack_excuse(ctx) if assessment.status == "stable" else None
+            stack = ecs_state.stack_excuse(ctx) if assessment.status == "stable" else None
             if stack is not None:
                 entry["verdict"] = "DEGRADED deploying"
                 entry["service"]["deploy"] = "deploying"
@@ -249,7 +249,7 @@ def _judge_5xx(ctx: CheckContext, route: Route, response: HttpResponse, states: 
                                        "be serving)", {"body": response.excerpt(200)})
 
 
-def _targets_starting(ctx: CheckContext, state: platform.ServiceState) -> bool:
+def _targets_starting(ctx: CheckContext, state: ecs_state.ServiceState) -> bool:
     """True when the service's targets are registered but none healthy yet and some still ``initial``."""
     states: list[str] = []
     for arn in state.target_groups:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
-from harness.check import CheckContext, check
-from harness.model import Reason
-from harness.sweeper import find_leftovers, summarise_item
-from harness.synthetic import SyntheticStore, is_lock
+from harness.core.check import CheckContext, check
+from harness.core.model import Reason
+from harness.sessions.sweeper import find_leftovers, summarise_item
+from harness.sessions.synthetic import SyntheticStore, is_lock
 
 LISTED = 20
 

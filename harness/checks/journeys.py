@@ -1,13 +1,13 @@
 """The session journey (``session.lifecycle``): what an editor does, end to end, once an hour.
 
-The driver (activation and its undo, readiness, preview, WebSocket, deactivation) is ``harness.journey``; this
+The driver (activation and its undo, readiness, preview, WebSocket, deactivation) is ``harness.sessions.journey``; this
 module only orders its steps and labels the start cold or warm.
 """
 
 from __future__ import annotations
 
-from harness.check import CheckContext, check
-from harness.journey import Journey, hold_edit_service
+from harness.core.check import CheckContext, check
+from harness.sessions.journey import Journey, hold_edit_service
 
 
 @check("session.lifecycle", timeout_s=600)

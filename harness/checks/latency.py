@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 
-from harness import platform
-from harness.check import CheckContext, check
-from harness.errors import CheckFailed, CheckSkipped
-from harness.hermes import HermesRoutes
-from harness.http import HttpResponse, status_verdict
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CheckFailed, CheckSkipped
+from harness.core.model import Reason
+from harness.net.hermes import HermesRoutes
+from harness.net.http import HttpResponse, status_verdict
+from harness.platform import ecs_state
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -65,7 +65,7 @@ def _require_200(ctx: CheckContext, response: HttpResponse, which: str) -> None:
     if response.status == 200:
         return
     verdict = status_verdict(response, f"Hermes /health ({which})")
-    excuse = platform.deploying_excuse(ctx, ctx.config.hermes_service) if response.status >= 500 else None
+    excuse = ecs_state.deploying_excuse(ctx, ctx.config.hermes_service) if response.status >= 500 else None
     if excuse is not None:
         ctx.degrade(Reason.DEPLOYING, f"{verdict.message} while {excuse.state.name} deploys "
                                       f"({excuse.assessment.why}): no baseline", excuse.evidence())

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from harness import queue_platform as qp
-from harness.check import CheckContext, check
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.model import Reason
+from harness.platform import queue_platform as qp
 
 EVIDENCE_CLAIMS = 20
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -12,11 +12,11 @@ its sites, and the message says so.
 
 from __future__ import annotations
 
-from harness import queue_platform as qp
-from harness.check import CheckContext, check
-from harness.errors import CheckFailed, DeadlineExceeded, Verdict
-from harness.http import status_verdict
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import CheckFailed, DeadlineExceeded, Verdict
+from harness.core.model import Reason
+from harness.net.http import status_verdict
+from harness.platform import queue_platform as qp
 
 INDEX_KEY = "index.html"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import queue_platform as qp
-from harness.check import CheckContext, check
-from harness.errors import DeadlineExceeded, Verdict
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import DeadlineExceeded, Verdict
+from harness.core.model import Reason
+from harness.platform import queue_platform as qp
 
 EVIDENCE_QUEUES = 10  # queues named in evidence (the rest are counted)
 _CONTAINER_KINDS = ("unclaimed", "input")  # work only an edit container consumes

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness import queue_platform as qp
-from harness.check import CheckContext, check
-from harness.errors import DeadlineExceeded, Verdict
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.errors import DeadlineExceeded, Verdict
+from harness.core.model import Reason
+from harness.platform import queue_platform as qp
 
 PREEMPTED = "PREEMPTED"
 PROCESSING_TIMEOUT = "ProcessingTimeout"

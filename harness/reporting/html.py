@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from harness.model import CheckResult, Outcome, RunReport, StepResult
+from harness.core.model import CheckResult, Outcome, RunReport, StepResult
 from harness.reporting._text import markup_safe
 from harness.reporting.json_report import dumps_evidence
 from harness.reporting.summary import counts_text

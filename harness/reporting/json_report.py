@@ -16,7 +16,7 @@ from enum import Enum
 from importlib import resources
 from typing import Any
 
-from harness.model import RunReport
+from harness.core.model import RunReport
 
 REPORT_SCHEMA_FILE = "report.schema.json"
 

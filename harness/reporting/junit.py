@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.model import CheckResult, Outcome, RunReport
+from harness.core.model import CheckResult, Outcome, RunReport
 from harness.reporting._text import markup_safe
 from harness.reporting.json_report import dumps_evidence
 from harness.reporting.summary import outcome_counts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.model import Outcome, RunReport
+from harness.core.model import Outcome, RunReport
 
 # Display order: the good news first, then what needs someone's attention.
 OUTCOME_ORDER: tuple[Outcome, ...] = (

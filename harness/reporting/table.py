@@ -6,7 +6,7 @@ the terminal with escape sequences. Colour is a parameter: the caller decides (t
 
 from __future__ import annotations
 
-from harness.model import CheckResult, Outcome, RunReport
+from harness.core.model import CheckResult, Outcome, RunReport
 from harness.reporting._text import display_width, one_line, pad, truncate
 from harness.reporting.summary import counts_text
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.runner import Runner
+from harness.core.deadline import Deadline
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
 from tests.infra.conftest import TEST_CONTEXT
 
 pytestmark = pytest.mark.slow  # one synth in a subprocess (about 15 s)
@@ -60,8 +60,8 @@ TOY_MODULE = f'''"""The platform's CloudFormation stack (a toy check: tests/infr
 
 from __future__ import annotations
 
-from harness.check import CheckContext, check
-from harness.model import Reason
+from harness.core.check import CheckContext, check
+from harness.core.model import Reason
 
 
 @check("{TOY}", timeout_s=20)
@@ -74,14 +74,14 @@ def cloudformation_platform_stack(ctx: CheckContext) -> None:
 # What the copy reports about itself (run there, so it imports the copy's modules).
 PROBE = '''
 import io, json, os, sys
-from harness.aws import AwsClients
+from harness.net.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.doctor.deployment import Account, _resource_for, simulatable_sids
-from harness.http import HttpClient
+from harness.core.deadline import Deadline
+from harness.ops.doctor.deployment import Account, _resource_for, simulatable_sids
+from harness.net.http import HttpClient
 from harness.iam_actions import actions_for
-from harness.runner import Runner
+from harness.core.runner import Runner
 from infra.node_runtime import path_with_bundled_node
 
 os.environ["PATH"] = path_with_bundled_node(os.environ.get("PATH", ""))

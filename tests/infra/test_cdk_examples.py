@@ -134,8 +134,9 @@ def test_the_alert_topic_and_its_e_mail_come_from_the_example(deployed: Deployed
 
 
 def test_canary_cost_counts_the_alarms_the_stack_deploys(deployed: Deployed) -> None:
-    # harness.cost_report mirrors infra's alarm set (it may not import infra): the bill must match the template.
-    from harness.cost_report import default_deployment
+    # harness.reporting.cost_report mirrors infra's alarm set (it may not import infra): the bill must match the
+    # template.
+    from harness.reporting.cost_report import default_deployment
 
     probe = function_envs(deployed.template)[f"webordinary-canary-{deployed.environment}-probe"]
     config = load_config(environ={k: v for k, v in probe.items() if isinstance(v, str)})

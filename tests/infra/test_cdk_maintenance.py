@@ -2,7 +2,8 @@
 the datapoints a run emits -> the synthesized alarms that read them (DESIGN §6, issue 7).
 
 For every canary function of every stack, a worst-case run (every check FAILED) is turned into datapoints by
-``harness.metrics.report_datapoints`` and each alarm on the canary's namespace is evaluated against them the way
+``harness.reporting.metrics.report_datapoints`` and each alarm on the canary's namespace is evaluated against them
+the way
 CloudWatch would: the metric present (with its statistic and threshold) or missing (its treat-missing-data).
 Inside a maintenance window no per-check alarm may breach while the heartbeat still sees its run; outside one,
 the same outage breaches the per-check alarms (so the window, not a blind evaluator, is what keeps them quiet).
@@ -20,8 +21,8 @@ import pytest
 from harness.checks import CATALOGUE
 from harness.config import load_config
 from harness.contract import CHECK_FAILED, CHECK_IDS_BY_PROFILE, NAMESPACE, NON_PROBE_TIERS, RUN_PASSED
-from harness.metrics import Datapoint, report_datapoints
-from harness.model import CheckResult, Outcome, Profile, Reason, RunReport
+from harness.core.model import CheckResult, Outcome, Profile, Reason, RunReport
+from harness.reporting.metrics import Datapoint, report_datapoints
 from tests.infra.conftest import PRODUCTION, QUEUE, STAGING, Synthesized
 from tests.infra.template_tools import by_property, dimensions, resources
 

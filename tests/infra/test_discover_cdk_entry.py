@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.discover import Discovery, as_cdk_environment
+from harness.ops.discover import Discovery, as_cdk_environment
 from infra.config import environment_config
 
 ACCOUNT = "123456789012"

@@ -30,14 +30,14 @@ import pytest
 from handlers.canary import CanaryHandler
 from handlers.composition import build_app
 from harness import contract
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.metrics import report_datapoints
-from harness.model import CheckResult, RunReport
-from harness.runner import Runner
+from harness.core.deadline import Deadline
+from harness.core.model import CheckResult, RunReport
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.reporting.metrics import report_datapoints
 from tests.lambda_support import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]

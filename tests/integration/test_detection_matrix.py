@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 
 from harness import contract
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.metrics import report_datapoints
-from harness.model import EXIT_CODES, CheckResult, Outcome, Reason, RunReport, Tier
-from harness.run_lock import DynamoRunLock
-from harness.runner import Runner
-from harness.synthetic import is_synthetic
+from harness.core.deadline import Deadline
+from harness.core.model import EXIT_CODES, CheckResult, Outcome, Reason, RunReport, Tier
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.reporting.metrics import report_datapoints
+from harness.sessions.run_lock import DynamoRunLock
+from harness.sessions.synthetic import is_synthetic
 from sandbox.faults import FAULT_CLASSES
 from sandbox.queue_side import QueueSide
 from sandbox.runtime import Sandbox

@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 import pytest
 
-from harness.aws import AwsClients
 from harness.config import load_config
-from harness.discover import Discovery, discover, environment_of
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
+from harness.net.aws import AwsClients
+from harness.ops.discover import Discovery, discover, environment_of
 from sandbox.decoys import seed_ambiguity, seed_decoys
 from sandbox.runtime import Sandbox
 

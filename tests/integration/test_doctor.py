@@ -21,11 +21,11 @@ from typing import Any
 import boto3
 import pytest
 
-from harness.aws import AwsClients
 from harness.config import load_config
-from harness.doctor import DoctorCannotRun, DoctorOptions, DoctorReport, Level, run_doctor
-from harness.doctor.findings import Collector
-from harness.doctor.tls import check_url
+from harness.net.aws import AwsClients
+from harness.ops.doctor import DoctorCannotRun, DoctorOptions, DoctorReport, Level, run_doctor
+from harness.ops.doctor.findings import Collector
+from harness.ops.doctor.tls import check_url
 from sandbox.canary_stack import SETUPS, CanaryStack, deploy, heal
 from sandbox.runtime import Sandbox
 

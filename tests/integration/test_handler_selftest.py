@@ -1,6 +1,6 @@
 """The alert-path self-test through the Lambda handler (``{"selftest": true}``) against the sandbox's CloudWatch.
 
-tests/integration/test_selftest.py covers ``harness.selftest`` as the CLI uses it. Here the handler is invoked
+tests/integration/test_selftest.py covers ``harness.ops.selftest`` as the CLI uses it. Here the handler is invoked
 as Lambda would (context object, the function's environment), and the sandbox's AWS proxy shows exactly what
 it did: no check ran, and its only writes were the two SetAlarmState calls on the self-test alarm.
 """

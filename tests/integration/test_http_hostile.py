@@ -33,14 +33,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.sync.server import Request, Response, ServerConnection, serve
 
-from harness.aws import AwsClients
-from harness.check import CheckContext, check
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientFailure, Verdict
-from harness.http import HttpClient
-from harness.model import Outcome, Reason
-from harness.runner import Runner
+from harness.core.check import CheckContext, check
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientFailure, Verdict
+from harness.core.model import Outcome, Reason
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
 from harness.spec import CheckSpec
 from tests.integration.raw_servers import raw_server
 
@@ -748,7 +748,7 @@ def test_a_dripping_hermes_makes_hermes_health_and_latency_baseline_failed_http_
 def test_an_unsendable_hermes_token_is_error_config_invalid_naming_its_setting_and_nothing_is_sent(
         server: Server, token: str) -> None:
     from harness.checks.http_probes import http_hermes_health
-    from harness.redact import Redactor
+    from harness.net.redact import Redactor
 
     http = client()
     http.add_auth(f"{server.base}/hermes", {"Authorization": f"Bearer {token}"}, setting="HERMES_API_TOKEN_SECRET")

@@ -22,17 +22,17 @@ import boto3
 import pytest
 
 from harness import contract
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig, load_config
-from harness.deadline import Deadline
-from harness.errors import CheckSkipped
-from harness.http import HttpClient, HttpResponse
-from harness.model import CheckResult, Outcome, RunReport
-from harness.run_lock import DynamoRunLock
-from harness.runner import Runner
-from harness.sweeper import sweep
-from harness.synthetic import is_lock, is_synthetic, plain, typed
+from harness.core.deadline import Deadline
+from harness.core.errors import CheckSkipped
+from harness.core.model import CheckResult, Outcome, RunReport
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient, HttpResponse
+from harness.sessions.run_lock import DynamoRunLock
+from harness.sessions.sweeper import sweep
+from harness.sessions.synthetic import is_lock, is_synthetic, plain, typed
 from sandbox.faults import STEP_FAULTS
 from sandbox.journey_support import JourneySupport
 
@@ -332,7 +332,7 @@ def test_an_activation_whose_answer_is_lost_is_left_for_one_sweep(sandbox: Any, 
 CHILD = """
 from harness.wiring import build_app
 from harness.config import load_config
-from harness.deadline import Deadline
+from harness.core.deadline import Deadline
 
 config = load_config({"tiers": "journey", "container_ready_timeout_s": 60, "http_timeout_s": 3})
 app = build_app(config)

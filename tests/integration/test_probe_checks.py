@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from harness import contract
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.errors import CanaryError
-from harness.http import HttpClient
-from harness.metrics import report_datapoints
-from harness.model import CheckResult, Outcome, Reason, RunReport
-from harness.runner import Runner
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError
+from harness.core.model import CheckResult, Outcome, Reason, RunReport
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.reporting.metrics import report_datapoints
 from sandbox.faults import FAULT_CLASSES
 
 PROBE_CHECKS = (

@@ -1,4 +1,4 @@
-"""The queue-platform profile end to end: harness.runner.Runner over boto3 → fault proxy → moto's server, and
+"""The queue-platform profile end to end: harness.core.runner.Runner over boto3 → fault proxy → moto's server, and
 real HTTP to the sandbox's S3 site. Healthy passes; each fault fails exactly its check with its reason."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import boto3
 import pytest
 import requests
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
 from harness.contract import CHECK_IDS_BY_PROFILE, QUEUE_PLATFORM
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.model import CheckResult, Outcome, Reason, RunReport
-from harness.runner import Runner
+from harness.core.deadline import Deadline
+from harness.core.model import CheckResult, Outcome, Reason, RunReport
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
 from sandbox.aws_side import AwsSandbox
 from sandbox.faults import FAULT_CLASSES, Faults
 from sandbox.queue_side import (

@@ -24,17 +24,17 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig, load_config
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.model import Outcome
-from harness.run_lock import DynamoRunLock
-from harness.runner import Runner
-from harness.selftest import run_selftest
-from harness.sweeper import sweep
-from harness.synthetic import is_lock, is_synthetic, plain
+from harness.core.deadline import Deadline
+from harness.core.model import Outcome
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.ops.selftest import run_selftest
+from harness.sessions.run_lock import DynamoRunLock
+from harness.sessions.sweeper import sweep
+from harness.sessions.synthetic import is_lock, is_synthetic, plain
 from sandbox.journey_support import JourneySupport
 from tests.integration.aws_writes import ALLOWED_WRITES, capacity_writes, forbidden_writes, json_body, writes
 

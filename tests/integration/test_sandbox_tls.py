@@ -15,11 +15,11 @@ import requests
 from cryptography import x509
 
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.errors import CheckFailed
-from harness.http import HttpClient
-from harness.model import Outcome, Reason
-from harness.tls_evidence import peer_certificate
+from harness.core.deadline import Deadline
+from harness.core.errors import CheckFailed
+from harness.core.model import Outcome, Reason
+from harness.net.http import HttpClient
+from harness.net.tls_evidence import peer_certificate
 from harness.wiring import build_app
 from sandbox.runtime import Sandbox
 from sandbox.tls import CA_NAME, EXPIRED, UNKNOWN_CA_NAME, sandbox_pki

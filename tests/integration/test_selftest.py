@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.config import load_config
 from harness.contract import selftest_alarm_name
-from harness.selftest import run_selftest
+from harness.net.aws import AwsClients
+from harness.ops.selftest import run_selftest
 
 
 def _cloudwatch(sandbox: Any) -> Any:
@@ -172,6 +172,6 @@ def test_no_action_item_within_the_wait_is_unproven_not_ok(sandbox: Any) -> None
 ])
 def test_history_items_as_aws_documents_them_are_read_from_the_summary_alone(
         item: dict[str, str], expected: tuple[bool | None, str, str]) -> None:
-    from harness.selftest import _delivery
+    from harness.ops.selftest import _delivery
 
     assert _delivery(item) == expected

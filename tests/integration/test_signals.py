@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from harness.synthetic import is_synthetic
+from harness.sessions.synthetic import is_synthetic
 from sandbox.journey_support import JourneySupport
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.model import Outcome, Reason
-from harness.run_lock import DynamoRunLock
-from harness.runner import Runner
-from harness.synthetic import is_synthetic
+from harness.core.deadline import Deadline
+from harness.core.model import Outcome, Reason
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.sessions.run_lock import DynamoRunLock
+from harness.sessions.synthetic import is_synthetic
 
 RUNS = 50
 JOURNEY_EVERY = 5

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.model import Outcome
-from harness.runner import Runner
-from harness.sweeper import sweep
-from harness.synthetic import plain, typed
+from harness.core.deadline import Deadline
+from harness.core.model import Outcome
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.sessions.sweeper import sweep
+from harness.sessions.synthetic import plain, typed
 
 
 def _iso(age_s: float) -> str:

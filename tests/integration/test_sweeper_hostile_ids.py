@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.config import load_config
-from harness.deadline import Deadline
-from harness.http import HttpClient
-from harness.sweeper import sweep
-from harness.synthetic import plain, typed
+from harness.core.deadline import Deadline
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.sessions.sweeper import sweep
+from harness.sessions.synthetic import plain, typed
 
 REAL = "session-7f3c2a9e-platform"  # the platform's own session, seeded by the sandbox
 HOSTILE = [f"{REAL}/deactivate?x=", f"x/../{REAL}", f"{REAL}#", f"{REAL}?", f"../{REAL}", f"x/./../{REAL}"]

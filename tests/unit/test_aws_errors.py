@@ -23,14 +23,14 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from harness.aws import AwsClients, classify_aws_error, error_code
-from harness.check import CheckContext, check
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientCanaryError
-from harness.http import HttpClient
-from harness.model import Outcome, Reason
-from harness.runner import Runner
+from harness.core.check import CheckContext, check
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientCanaryError
+from harness.core.model import Outcome, Reason
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients, classify_aws_error, error_code
+from harness.net.http import HttpClient
 
 OFFLINE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -111,7 +111,7 @@ import time:        50 |        550 |   boto3
 import time:       300 |        300 |         pydantic_core
 import time:       700 |       1000 |       pydantic
 import time:       200 |       1200 |     handlers.events
-import time:       900 |        900 |       harness.model
+import time:       900 |        900 |       harness.core.model
 import time:        80 |        980 |     harness.checks
 import time:        20 |       2750 | handlers.canary
 """

@@ -11,8 +11,8 @@ import sys
 
 import harness.checks
 from harness import contract
-from harness.check import Check
 from harness.checks import CATALOGUE
+from harness.core.check import Check
 
 
 def test_the_catalogue_is_the_contracts_ids_in_report_order() -> None:
@@ -45,11 +45,11 @@ def _modules_after(code: str) -> list[str]:
 
 def test_a_probe_run_loads_only_the_modules_of_the_probes_it_selects() -> None:
     selected = _modules_after(
-        "from harness.aws import AwsClients\n"
+        "from harness.net.aws import AwsClients\n"
         "from harness.checks import CATALOGUE\n"
         "from harness.config import CanaryConfig\n"
-        "from harness.http import HttpClient\n"
-        "from harness.runner import Runner\n"
+        "from harness.net.http import HttpClient\n"
+        "from harness.core.runner import Runner\n"
         "runner = Runner(CATALOGUE, config=CanaryConfig(), aws=AwsClients(factory=lambda s: None), http=HttpClient())\n"
         "selection = runner.select(tiers=['probe'])\n"
         "assert selection.to_run and all(c.tier.value == 'probe' for c in selection.to_run)")

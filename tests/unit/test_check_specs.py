@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.check import check
 from harness.checks.account import unset_settings
 from harness.config import CanaryConfig
+from harness.core.check import check
 from harness.iam_actions import ACTIONS, SHARED_ACTIONS, check_statements, statements_for
 from harness.spec import SPEC_FILE, SPECS, CheckSpec, IamStatement, SpecError, load_specs, spec_for
 

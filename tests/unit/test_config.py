@@ -26,7 +26,7 @@ from harness.config import (
     field_names,
     load_config,
 )
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 TG_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/hermes-api-tg/0123456789abcdef"
 LB_ARN = "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/app/webordinary/0123456789abcdef"
@@ -399,12 +399,12 @@ def test_an_arn_of_another_resource_type_is_refused_naming_the_variable_and_the_
 
 
 def test_config_valid_reports_a_wrong_arn_type_in_a_config_built_without_the_loader() -> None:
-    from harness.aws import AwsClients
     from harness.checks import CATALOGUE
-    from harness.deadline import Deadline
-    from harness.http import HttpClient
-    from harness.model import Outcome, Reason
-    from harness.runner import Runner
+    from harness.core.deadline import Deadline
+    from harness.core.model import Outcome, Reason
+    from harness.core.runner import Runner
+    from harness.net.aws import AwsClients
+    from harness.net.http import HttpClient
 
     execution = "arn:aws:states:us-west-2:123456789012:execution:build:run-1"
     config = CanaryConfig(profile="queue-platform", state_machine_arn=execution, target_group_arns=(LB_ARN,),
@@ -503,7 +503,7 @@ def test_the_cli_refuses_a_broken_ca_bundle_with_exit_64_before_anything_runs(tm
     ("tok-4f9a2c7e1b\u00a0", "tok-4f9a2c7e1b"),
 ])
 def test_the_hermes_token_is_stripped_of_surrounding_whitespace(stored: str | bytes, token: str) -> None:
-    from harness.hermes_token import hermes_token
+    from harness.net.hermes_token import hermes_token
 
     assert hermes_token(stored, "canary/hermes") == token
 
@@ -513,7 +513,7 @@ def test_the_hermes_token_is_stripped_of_surrounding_whitespace(stored: str | by
                                     "tok\u2028-4f9a2c7e1b"])
 def test_an_empty_or_header_unsafe_token_is_a_config_error_naming_the_secret_not_the_value(
         stored: str | bytes | None) -> None:
-    from harness.hermes_token import hermes_token
+    from harness.net.hermes_token import hermes_token
 
     with pytest.raises(ConfigError) as caught:
         hermes_token(stored, "canary/hermes")

@@ -8,9 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from harness import contract, cost
+from harness import contract
 from harness.config import CanaryConfig
-from harness.cost_report import (
+from harness.reporting import cost
+from harness.reporting.cost_report import (
     HOURS_PER_MONTH,
     default_deployment,
     estimate_deployment,

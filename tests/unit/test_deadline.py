@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.deadline import Deadline, poll_until
-from harness.errors import CheckFailed, DeadlineExceeded
-from harness.model import Reason
+from harness.core.deadline import Deadline, poll_until
+from harness.core.errors import CheckFailed, DeadlineExceeded
+from harness.core.model import Reason
 
 
 @dataclass
@@ -251,7 +251,7 @@ def test_poll_on_an_already_expired_deadline_probes_once_and_reports_the_deadlin
 
 
 def test_a_requested_cancellation_expires_work_deadlines_and_their_children_at_once() -> None:
-    from harness.deadline import Cancellation
+    from harness.core.deadline import Cancellation
 
     clock = FakeClock()
     cancel = Cancellation(clock=clock)
@@ -266,7 +266,7 @@ def test_a_requested_cancellation_expires_work_deadlines_and_their_children_at_o
 
 
 def test_a_cleanup_deadline_keeps_its_grace_after_a_cancellation_but_never_passes_the_run_deadline() -> None:
-    from harness.deadline import Cancellation
+    from harness.core.deadline import Cancellation
 
     clock = FakeClock()
     cancel = Cancellation(clock=clock)
@@ -284,7 +284,7 @@ def test_a_cleanup_deadline_keeps_its_grace_after_a_cancellation_but_never_passe
 
 
 def test_a_fired_cancellation_cuts_the_poll_wait_short_and_reports_incomplete() -> None:
-    from harness.deadline import Cancellation
+    from harness.core.deadline import Cancellation
 
     cancel = Cancellation()
     deadline = Deadline.after(60, cancellation=cancel)
@@ -305,7 +305,7 @@ def test_a_fired_cancellation_cuts_the_poll_wait_short_and_reports_incomplete() 
 
 
 def test_cancellation_callbacks_run_once_when_fired_and_at_once_after() -> None:
-    from harness.deadline import Cancellation
+    from harness.core.deadline import Cancellation
 
     cancel = Cancellation()
     seen: list[str] = []

@@ -4,8 +4,8 @@ silently), and the resources are ARNs of the configured targets in the caller's 
 from __future__ import annotations
 
 from harness.config import load_config
-from harness.doctor.deployment import Account, _resource_for, simulatable_sids
 from harness.iam_actions import ACTIONS
+from harness.ops.doctor.deployment import Account, _resource_for, simulatable_sids
 
 ACCOUNT = Account("942734823970", "us-west-2", "aws")
 FULL = {

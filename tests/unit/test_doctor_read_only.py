@@ -1,6 +1,7 @@
 """Static half of "doctor and discover only read": every AWS operation their modules name is a read.
 
-An AST scan of harness/doctor/, harness/discover.py and their CLI modules for attribute names that are operations
+An AST scan of harness/ops/doctor/, harness/ops/discover.py and their CLI modules for attribute names that are
+operations
 of the AWS services they use (from botocore's own service models); each must be Describe/Get/List/Head or the
 IAM simulator (paginated operations count by their name). The integration tests record the calls on the wire
 as well (test_doctor, test_discover).
@@ -15,7 +16,7 @@ import botocore.session
 from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = [*sorted((ROOT / "harness" / "doctor").glob("*.py")), ROOT / "harness" / "discover.py",
+MODULES = [*sorted((ROOT / "harness" / "ops" / "doctor").glob("*.py")), ROOT / "harness" / "ops" / "discover.py",
            ROOT / "cli" / "doctor.py", ROOT / "cli" / "discover.py"]
 SERVICES = ("sts", "ecs", "dynamodb", "elbv2", "efs", "cloudformation", "secretsmanager", "stepfunctions", "sqs",
             "s3", "iam", "lambda", "sns", "cloudwatch", "ssm")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.doctor import DoctorReport, Finding, Level
+from harness.ops.doctor import DoctorReport, Finding, Level
 
 
 def report(*findings: Finding) -> DoctorReport:

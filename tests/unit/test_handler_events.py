@@ -24,7 +24,7 @@ from handlers.events import (
 )
 from handlers.scheduled import scheduled_request
 from harness import contract
-from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, Tier
+from harness.core.model import CheckResult, Outcome, Profile, Reason, RunReport, Tier
 
 KNOWN = ("aws.credentials", "config.valid", "http.hermes_health", "sqs.dlq_empty")
 SERVICE = {"service": "webordinary-canary"}
@@ -485,7 +485,7 @@ def test_config_and_clients_are_built_once_and_reused() -> None:
 
 
 def test_an_invalid_config_names_the_variable_and_keeps_the_environment_dimension() -> None:
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
 
     app = LambdaApp({"CANARY_ENVIRONMENT": "staging", "CANARY_TIERS": "probe,smoke"})
     assert app.environment == "staging"
@@ -498,7 +498,7 @@ def test_importing_the_canary_handler_loads_no_check_module_and_no_pydantic() ->
     """Cold start (issue 13): the scheduled invoke's import path holds neither the catalogue nor the event model."""
     code = ("import sys, handlers.canary; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or "
-            "m.startswith('harness.checks.') or m in ('handlers.events', 'harness.runner', 'harness.wiring')))")
+            "m.startswith('harness.checks.') or m in ('handlers.events', 'harness.core.runner', 'harness.wiring')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
@@ -508,7 +508,8 @@ def test_importing_the_handlers_leaves_the_rarely_needed_modules_unloaded() -> N
     envelope needs it) are imported when first needed."""
     code = ("import sys, handlers.canary, handlers.sweeper; "
             "print(sorted(m for m in ('aws_lambda_powertools.utilities.parameters', "
-            "'harness.wiring', 'harness.run_lock', 'aws_lambda_powertools.utilities.parser.models.event_bridge') "
+            "'harness.wiring', 'harness.sessions.run_lock', "
+            "'aws_lambda_powertools.utilities.parser.models.event_bridge') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"

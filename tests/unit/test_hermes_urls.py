@@ -1,4 +1,4 @@
-"""Data never becomes an address (DESIGN §1): every session URL is built by ``harness.hermes``.
+"""Data never becomes an address (DESIGN §1): every session URL is built by ``harness.net.hermes``.
 
 The property: for ANY id text, either the id is refused before anything is sent, or the URL that requests would
 put on the wire (after its own normalisation: dot segments removed, invalid characters encoded) addresses
@@ -15,7 +15,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.hermes import HermesRoutes, ImplausibleSessionId, hmr_query, plausible_session_id, preview_path
+from harness.net.hermes import HermesRoutes, ImplausibleSessionId, hmr_query, plausible_session_id, preview_path
 
 REAL = "session-7f3c2a9e-platform"
 HOSTILE = [

@@ -141,12 +141,12 @@ def test_the_infra_allow_list_catches_any_other_harness_module(tmp_path: Path) -
         "import harness.contracts\n"
         "def late():\n"
         "    import importlib\n"
-        "    return importlib.import_module('harness.runner')\n",
+        "    return importlib.import_module('harness.core.runner')\n",
         encoding="utf-8",
     )
     assert harness_imports_outside(package, INFRA_MAY_IMPORT, tmp_path) == [
         "infra/bad.py:1: imports harness.config",
         "infra/bad.py:2: imports harness",
         "infra/bad.py:3: imports harness.contracts",
-        "infra/bad.py:6: imports harness.runner",
+        "infra/bad.py:6: imports harness.core.runner",
     ]

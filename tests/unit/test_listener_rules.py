@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.listener_rules import Request, Rule, first_match, wildcard_matches
+from harness.platform.listener_rules import Request, Rule, first_match, wildcard_matches
 
 HERMES, ASTRO = "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/hermes-api-tg/1", \
     "arn:aws:elasticloadbalancing:us-west-2:1:targetgroup/edit-astro-tg/2"

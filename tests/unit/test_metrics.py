@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from harness import contract
-from harness.metrics import Datapoint, publish, report_datapoints, to_metric_data
-from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, Tier
+from harness.core.model import CheckResult, Outcome, Profile, Reason, RunReport, Tier
+from harness.reporting.metrics import Datapoint, publish, report_datapoints, to_metric_data
 
 ENV = "staging"
 

@@ -1,4 +1,4 @@
-"""harness.platform: the shared ECS view (parsing DescribeServices, deploy-awareness, stopped-task evidence).
+"""harness.platform.ecs_state: the shared ECS view (parsing DescribeServices, deploy-awareness, stopped-task evidence).
 
 Fixtures are plain dicts in the shape boto3 returns; no mocks.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.platform import (
+from harness.platform.ecs_state import (
     EVENTS_KEPT,
     ServiceState,
     ServiceStates,

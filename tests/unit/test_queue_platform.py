@@ -8,7 +8,7 @@ import pytest
 
 from harness.checks.ownership import parse_claim
 from harness.checks.stepfunctions import p95
-from harness.queue_platform import Execution, as_utc, human_duration, queue_kind
+from harness.platform.queue_platform import Execution, as_utc, human_duration, queue_kind
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

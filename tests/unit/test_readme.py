@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 from cli.main import main
-from harness.check_table import HEADER, markdown_table
 from harness.checks import CATALOGUE
 from harness.contract import all_check_ids
+from harness.reporting.check_table import HEADER, markdown_table
 from sandbox.faults import FAULT_CLASSES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.config import CanaryConfig
-from harness.redact import MASK, Redactor
+from harness.net.redact import MASK, Redactor
 from harness.wiring import build_app
 
 TOKEN = "hrm_4f9a2c7e1b"
@@ -163,7 +163,7 @@ def test_property_no_base64_character_run_carrying_only_the_secret_survives(secr
 
 @pytest.mark.parametrize("limit", [200, 300])
 def test_an_excerpt_is_redacted_before_it_is_cut_so_a_straddling_token_leaks_nothing(limit: int) -> None:
-    from harness.http import HttpResponse
+    from harness.net.http import HttpResponse
 
     r = redactor(LONG)
     for offset in range(limit - len(LONG), limit + 1):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier, run_outcome
+from harness.core.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier, run_outcome
 from harness.reporting import (
     progress_line,
     render_html,

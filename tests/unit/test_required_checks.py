@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from harness import contract
-from harness.aws import AwsClients
-from harness.check import CheckContext, check
 from harness.config import CanaryConfig, load_config
-from harness.deadline import Deadline
-from harness.errors import ConfigError
-from harness.http import HttpClient
-from harness.metrics import report_datapoints
-from harness.model import Outcome, Reason, RunReport
-from harness.runner import Runner
+from harness.core.check import CheckContext, check
+from harness.core.deadline import Deadline
+from harness.core.errors import ConfigError
+from harness.core.model import Outcome, Reason, RunReport
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.reporting.metrics import report_datapoints
 
 ran: list[str] = []
 

@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from harness.aws import AwsClients
-from harness.check import Check, CheckContext, check
 from harness.config import CanaryConfig, MaintenanceWindow
-from harness.deadline import Deadline, poll_until
-from harness.errors import (
+from harness.core.check import Check, CheckContext, check
+from harness.core.deadline import Deadline, poll_until
+from harness.core.errors import (
     CanaryError,
     CheckFailed,
     CheckSkipped,
@@ -32,10 +31,11 @@ from harness.errors import (
     TransientFailure,
     Verdict,
 )
-from harness.http import HttpClient
-from harness.model import CheckResult, Outcome, Profile, Reason, Tier
-from harness.redact import Redactor
-from harness.runner import Runner, UnknownCheckError
+from harness.core.model import CheckResult, Outcome, Profile, Reason, Tier
+from harness.core.runner import Runner, UnknownCheckError
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient
+from harness.net.redact import Redactor
 from harness.spec import CheckSpec
 
 # Failure confirmation (a FAILED probe is re-probed once) is off here except where it is the subject.
@@ -744,7 +744,7 @@ def test_a_finished_run_leaves_no_worker_thread_behind() -> None:
 
 
 def test_a_cancellation_stops_the_waits_runs_the_undos_lifo_and_releases_the_lock() -> None:
-    from harness.deadline import Cancellation
+    from harness.core.deadline import Cancellation
 
     order: list[str] = []
     undo_time: dict[str, float] = {}
@@ -780,7 +780,7 @@ def test_a_cancellation_stops_the_waits_runs_the_undos_lifo_and_releases_the_loc
 
 
 def test_a_cleanup_that_hangs_after_a_cancellation_is_bounded_by_the_reserve_and_is_an_error() -> None:
-    from harness.deadline import Cancellation
+    from harness.core.deadline import Cancellation
 
     in_wait = threading.Event()
 

@@ -29,18 +29,18 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.errors import CheckFailed, TransientFailure, Verdict
-from harness.http import HttpClient, HttpResponse
-from harness.model import Outcome, Reason
-from harness.run_lock import DynamoRunLock
-from harness.runner import Runner
-from harness.sweeper import SweepReport, sweep
-from harness.synthetic import is_synthetic, plain, run_id_of, typed
-from harness.testdata import SyntheticData
+from harness.core.deadline import Deadline
+from harness.core.errors import CheckFailed, TransientFailure, Verdict
+from harness.core.model import Outcome, Reason
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient, HttpResponse
+from harness.sessions.run_lock import DynamoRunLock
+from harness.sessions.sweeper import SweepReport, sweep
+from harness.sessions.synthetic import is_synthetic, plain, run_id_of, typed
+from harness.sessions.testdata import SyntheticData
 from tests.unit.fake_dynamodb import FakeDynamoDB, FakeTable
 
 PREFIX = "TEST_"

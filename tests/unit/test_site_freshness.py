@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from harness.aws import AwsClients
 from harness.checks import CATALOGUE
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.http import HttpClient, HttpResponse
-from harness.model import Outcome, Reason
-from harness.queue_platform import project_of_bucket, project_of_input
-from harness.runner import Runner
+from harness.core.deadline import Deadline
+from harness.core.model import Outcome, Reason
+from harness.core.runner import Runner
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient, HttpResponse
+from harness.platform.queue_platform import project_of_bucket, project_of_input
 
 NOW = datetime.now(UTC)
 ARN = "arn:aws:states:us-west-2:123456789012:stateMachine:email-processor"

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from harness.aws import AwsClients
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.http import HttpClient, HttpResponse
-from harness.sweeper import sweep
-from harness.synthetic import plain, typed
+from harness.core.deadline import Deadline
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient, HttpResponse
+from harness.sessions.sweeper import sweep
+from harness.sessions.synthetic import plain, typed
 from tests.unit.fake_dynamodb import FakeDynamoDB, FakeTable
 
 TABLE = "webordinary-edit-sessions"

@@ -21,17 +21,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.aws import AwsClients
-from harness.check import CheckContext
 from harness.checks.journeys import session_lifecycle
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.errors import CanaryError
-from harness.http import HttpClient, HttpResponse
-from harness.journey import Journey, JourneySession
-from harness.run_lock import DynamoRunLock
-from harness.sweeper import retire_session, sweep
-from harness.synthetic import (
+from harness.core.check import CheckContext
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError
+from harness.net.aws import AwsClients
+from harness.net.http import HttpClient, HttpResponse
+from harness.sessions.journey import Journey, JourneySession
+from harness.sessions.run_lock import DynamoRunLock
+from harness.sessions.sweeper import retire_session, sweep
+from harness.sessions.synthetic import (
     KeySchema,
     SyntheticStore,
     WriteOutcome,

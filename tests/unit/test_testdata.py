@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cost import FARGATE_GB_HOUR_USD, FARGATE_VCPU_HOUR_USD, LAMBDA_ARM_GB_SECOND_USD, LAMBDA_REQUEST_USD
-from harness.synthetic import is_synthetic, run_id_of
-from harness.testdata import (
+from harness.reporting.cost import (
+    FARGATE_GB_HOUR_USD,
+    FARGATE_VCPU_HOUR_USD,
+    LAMBDA_ARM_GB_SECOND_USD,
+    LAMBDA_REQUEST_USD,
+)
+from harness.sessions.synthetic import is_synthetic, run_id_of
+from harness.sessions.testdata import (
     EDIT_TASK_SIZE,
     HERMES_TASK_SIZE,
     INSTRUCTION_KINDS,

@@ -16,8 +16,15 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.model import Reason
-from harness.tls_evidence import client_context, covers, describe_certificate, in_handshake, tls_verdict, trust_store
+from harness.core.model import Reason
+from harness.net.tls_evidence import (
+    client_context,
+    covers,
+    describe_certificate,
+    in_handshake,
+    tls_verdict,
+    trust_store,
+)
 from sandbox.tls import CA_NAME, EXPIRED, HEALTHY, UNKNOWN_CA, UNKNOWN_CA_NAME, WRONG_HOST, sandbox_pki
 
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.watchdog import Watchdog
-from harness.workers import DaemonPool
+from harness.core.workers import DaemonPool
+from harness.net.watchdog import Watchdog
 
 
 @pytest.fixture

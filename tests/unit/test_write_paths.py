@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.checks import CATALOGUE, destructive
-from harness.model import Tier
+from harness.core.model import Tier
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("harness", "handlers", "cli")

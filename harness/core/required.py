@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 
-from harness.model import CheckResult, Outcome, Reason
+from harness.core.model import CheckResult, Outcome, Reason
 
 
 def enforce_required(result: CheckResult, required: Collection[str]) -> CheckResult:

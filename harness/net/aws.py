@@ -27,9 +27,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from harness.deadline import Deadline
-from harness.errors import CanaryError, CheckFailed, TransientCanaryError, Verdict
-from harness.model import Reason
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError, CheckFailed, TransientCanaryError, Verdict
+from harness.core.model import Reason
 
 _EXPIRED = {
     "ExpiredToken",

@@ -17,10 +17,10 @@ from typing import Any
 
 from harness.config import CanaryConfig, config_to_dict
 from harness.contract import NAMESPACE, alarm_prefix
-from harness.doctor.findings import Collector
 from harness.iam_actions import ACTIONS, FUNCTION_KINDS, statements_for
+from harness.ops.doctor.findings import Collector
+from harness.platform.topic_policy import SERVICE_PRINCIPAL, publish_denial
 from harness.spec import SPECS, IamStatement
-from harness.topic_policy import SERVICE_PRINCIPAL, publish_denial
 
 ClientFor = Callable[[str], Any]
 POWERTOOLS_ACCOUNT = "017000801446"

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from harness.errors import CheckFailed, DeadlineExceeded
-from harness.model import Reason
+from harness.core.errors import CheckFailed, DeadlineExceeded
+from harness.core.model import Reason
 
 T = TypeVar("T")
 

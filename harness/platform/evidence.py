@@ -1,6 +1,7 @@
 """White-box evidence for a failed journey: what ECS, the ALB and DynamoDB said when it failed (DESIGN §3).
 
-Built on ``harness.platform`` (service states, stopped-task reasons). Collection is best effort: it never raises,
+Built on ``harness.platform.ecs_state`` (service states, stopped-task reasons). Collection is best effort: it
+never raises,
 never outlives the check's deadline, and each part that could not be read says why, so a FAILED result
 is never turned into an ERROR by the evidence gathering itself.
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness import platform
-from harness.check import CheckContext
-from harness.errors import Verdict
-from harness.synthetic import plain
+from harness.core.check import CheckContext
+from harness.core.errors import Verdict
+from harness.platform import ecs_state
+from harness.sessions.synthetic import plain
 
 MIN_SECONDS_LEFT = 1.0
 UNHEALTHY_KEPT = 5
@@ -43,7 +44,7 @@ def target_health(ctx: CheckContext) -> dict[str, Any]:
                 unhealthy.append({"id": d.get("Target", {}).get("Id"), "port": d.get("Target", {}).get("Port"),
                                   "state": state, "reason": health.get("Reason"),
                                   "description": health.get("Description")})
-        out[platform.target_group_name(arn)] = {"states": states, "unhealthy": unhealthy}
+        out[ecs_state.target_group_name(arn)] = {"states": states, "unhealthy": unhealthy}
     return out
 
 
@@ -52,12 +53,12 @@ def white_box(ctx: CheckContext, *, session_record: Mapping[str, Any] | None = N
     if ctx.deadline.remaining() < MIN_SECONDS_LEFT:
         return {"white_box": "skipped: no time left before the deadline"}
     evidence: dict[str, Any] = {}
-    if ctx.config.ecs_cluster and platform.watched_services(ctx):
+    if ctx.config.ecs_cluster and ecs_state.watched_services(ctx):
         evidence["ecs_services"] = _part(lambda: {name: state.evidence() for name, state
-                                                  in platform.read_service_states(ctx).found.items()})
+                                                  in ecs_state.read_service_states(ctx).found.items()})
         if ctx.config.edit_service:
             edit = ctx.config.edit_service
-            evidence["stopped_tasks"] = _part(lambda: platform.stopped_task_reasons(ctx, edit))
+            evidence["stopped_tasks"] = _part(lambda: ecs_state.stopped_task_reasons(ctx, edit))
     if ctx.config.target_group_arns:
         evidence["target_health"] = _part(lambda: target_health(ctx))
     if session_record is not None:

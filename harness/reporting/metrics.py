@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import contract
-from harness.model import CheckResult, Outcome, RunReport
+from harness.core.model import CheckResult, Outcome, RunReport
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from harness.aws import error_code
+from harness.net.aws import error_code
 
 EXIT_OK, EXIT_FINDING, EXIT_CANNOT_RUN = 0, 1, 2
 # Error codes that mean "no such resource" across the services the doctor reads.

@@ -1,7 +1,7 @@
 """Exceptions that carry a verdict: how a check ended, why, and the white-box evidence.
 
 Checks raise these instead of returning codes; the runner turns them into results. Third-party errors are
-classified in one place (``harness.aws.classify_aws_error``, ``harness.http``), never by message text.
+classified in one place (``harness.net.aws.classify_aws_error``, ``harness.net.http``), never by message text.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.model import Outcome, Reason
+from harness.core.model import Outcome, Reason
 
 
 class Verdict(Exception):

@@ -2,7 +2,7 @@
 
 The estimate covers Lambda GB-seconds and requests per schedule, custom metrics, alarms, the dashboard and
 log ingestion, plus the platform-side cost of journeys (edit-container task-seconds of synthetic sessions),
-next to the cost of the same checks as CloudWatch Synthetics canaries. Prices: ``harness.cost``.
+next to the cost of the same checks as CloudWatch Synthetics canaries. Prices: ``harness.reporting.cost``.
 
 Custom metrics follow contract v2 (DESIGN §6): CloudWatch bills a metric for each hour in which it receives
 data, so only the always-on set (``contract.always_on_metrics``, the same whatever the number of checks) is a
@@ -16,8 +16,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import contract, cost
+from harness import contract
 from harness.config import CanaryConfig
+from harness.reporting import cost
 
 MINUTES_PER_MONTH = 30 * 24 * 60
 HOURS_PER_MONTH = MINUTES_PER_MONTH / 60

@@ -3,7 +3,7 @@
 Checks run in waves ordered by ``depends_on`` (credentials and config first), each wave on a thread pool.
 Every check gets ``min(check timeout, run deadline)``; journeys and destructive checks keep a cleanup reserve
 so their undo always has time. Checks still running at the deadline are reported INCOMPLETE and the run
-returns on time; its workers are daemon threads (``harness.workers``), so abandoned work never holds up the
+returns on time; its workers are daemon threads (``harness.core.workers``), so abandoned work never holds up the
 process's exit. A cancellation on the run's deadline (SIGTERM, Ctrl-C) ends the work at once and still runs
 every undo, within ``cleanup_reserve_s`` of the signal.
 """
@@ -21,17 +21,24 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from harness import __version__
-from harness.aws import AwsClients, classify_aws_error
-from harness.check import Check, CheckContext, RunFacts
 from harness.config import CanaryConfig, MaintenanceWindow
-from harness.cost import CostModel
-from harness.deadline import Deadline
-from harness.errors import CanaryError, CheckSkipped, DeadlineExceeded, TransientCanaryError, TransientFailure, Verdict
-from harness.http import HttpClient
-from harness.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier
-from harness.redact import Redactor
-from harness.required import enforce_required
-from harness.workers import DaemonPool
+from harness.core.check import Check, CheckContext, RunFacts
+from harness.core.deadline import Deadline
+from harness.core.errors import (
+    CanaryError,
+    CheckSkipped,
+    DeadlineExceeded,
+    TransientCanaryError,
+    TransientFailure,
+    Verdict,
+)
+from harness.core.model import CheckResult, Outcome, Profile, Reason, RunReport, StepResult, Tier
+from harness.core.required import enforce_required
+from harness.core.workers import DaemonPool
+from harness.net.aws import AwsClients, classify_aws_error
+from harness.net.http import HttpClient
+from harness.net.redact import Redactor
+from harness.reporting.cost import CostModel
 
 ResultListener = Callable[[CheckResult], None]
 

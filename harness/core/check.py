@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from harness.aws import AwsClients, BoundAws
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.errors import CheckFailed, Verdict
-from harness.http import HttpClient, HttpResponse
-from harness.model import Outcome, Profile, Reason, StepResult, Tier
+from harness.core.deadline import Deadline
+from harness.core.errors import CheckFailed, Verdict
+from harness.core.model import Outcome, Profile, Reason, StepResult, Tier
+from harness.net.aws import AwsClients, BoundAws
+from harness.net.http import HttpClient, HttpResponse
 from harness.spec import CheckSpec, spec_for
 
 T = TypeVar("T")

@@ -22,8 +22,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from harness.errors import CanaryError, CheckFailed, Verdict
-from harness.model import Reason
+from harness.core.errors import CanaryError, CheckFailed, Verdict
+from harness.core.model import Reason
 
 USER_ATTRIBUTE = "userId"  # the attribute that holds the user in every schema the platform has used
 SESSION_ATTRIBUTE = "sessionId"

@@ -4,7 +4,7 @@ Each finding says what is wrong, why it would page or blind the canary, and how 
 (Describe/Get/List, ``iam:SimulatePrincipalPolicy``, TLS handshakes); it never changes anything it inspects.
 """
 
-from harness.doctor.findings import DoctorCannotRun, DoctorReport, Finding, Level
-from harness.doctor.run import DoctorOptions, run_doctor
+from harness.ops.doctor.findings import DoctorCannotRun, DoctorReport, Finding, Level
+from harness.ops.doctor.run import DoctorOptions, run_doctor
 
 __all__ = ["DoctorCannotRun", "DoctorOptions", "DoctorReport", "Finding", "Level", "run_doctor"]

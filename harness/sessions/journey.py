@@ -22,18 +22,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness import contract
-from harness.check import CheckContext
 from harness.checks.dynamodb import sessions_key_schema
 from harness.checks.http_probes import is_alb_default
-from harness.deadline import Deadline, poll_until
-from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, Verdict
-from harness.evidence import white_box
-from harness.hermes import HermesRoutes, ImplausibleSessionId, hmr_query, plausible_session_id, preview_path
-from harness.http import HttpResponse, status_verdict
-from harness.model import Reason
-from harness.platform import ServiceState
-from harness.sweeper import deactivate_via_hermes, retire_session
-from harness.synthetic import (
+from harness.core.check import CheckContext
+from harness.core.deadline import Deadline, poll_until
+from harness.core.errors import CanaryError, CheckFailed, DeadlineExceeded, Verdict
+from harness.core.model import Reason
+from harness.net.hermes import HermesRoutes, ImplausibleSessionId, hmr_query, plausible_session_id, preview_path
+from harness.net.http import HttpResponse, status_verdict
+from harness.platform.ecs_state import ServiceState
+from harness.platform.evidence import white_box
+from harness.sessions.sweeper import deactivate_via_hermes, retire_session
+from harness.sessions.synthetic import (
     USER_ATTRIBUTE,
     KeySchema,
     SyntheticStore,
@@ -41,7 +41,7 @@ from harness.synthetic import (
     discover_key_schema,
     plain,
 )
-from harness.testdata import SyntheticData
+from harness.sessions.testdata import SyntheticData
 
 LIVE_STATUSES = ("initializing", "active")
 ENDED_STATUSES = ("draining", "expired")

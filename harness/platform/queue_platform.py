@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness.check import CheckContext
-from harness.errors import CheckFailed
-from harness.model import Reason
+from harness.core.check import CheckContext
+from harness.core.errors import CheckFailed
+from harness.core.model import Reason
 
 ENDED_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 FAILURE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")

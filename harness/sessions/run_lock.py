@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from harness.aws import AwsClients
 from harness.config import CanaryConfig
-from harness.deadline import Deadline
-from harness.errors import CanaryError, CheckSkipped, Verdict
-from harness.model import Reason
-from harness.synthetic import (
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError, CheckSkipped, Verdict
+from harness.core.model import Reason
+from harness.net.aws import AwsClients
+from harness.sessions.synthetic import (
     CANARY_USER_MARK,
     EXPIRES_ATTRIBUTE,
     LOCK_ATTRIBUTE,
@@ -40,7 +40,7 @@ def _iso(epoch: float) -> str:
 
 
 class DynamoRunLock:
-    """``harness.runner.RunLock`` on the sessions table; one instance may serve many runs."""
+    """``harness.core.runner.RunLock`` on the sessions table; one instance may serve many runs."""
 
     def __init__(self, config: CanaryConfig, aws: AwsClients, *, lease_margin_s: float = DEFAULT_LEASE_MARGIN_S,
                  clock: Callable[[], float] = time.time) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from harness.config import CanaryConfig
-from harness.doctor import deployment, resources, tls
-from harness.doctor.findings import Collector, DoctorCannotRun, DoctorReport
+from harness.ops.doctor import deployment, resources, tls
+from harness.ops.doctor.findings import Collector, DoctorCannotRun, DoctorReport
 
 ClientFor = Callable[[str], Any]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.checks.alb import REQUIRED_ROUTES
 from harness.config import CanaryConfig, env_var_for
-from harness.doctor.findings import Collector
+from harness.ops.doctor.findings import Collector
 
 ClientFor = Callable[[str], Any]
 

@@ -1,7 +1,7 @@
 """Synthetic data for journeys: the seed's TestDataManager, made safe (target-surface §1.4).
 
 Every user id carries the test prefix and the run id (``TEST_canary-<run id>[+<tag>]@canary.webordinary.invalid``;
-``.invalid`` can never receive mail), so cleanup, the sweeper and ``harness.synthetic`` recognise the data
+``.invalid`` can never receive mail), so cleanup, the sweeper and ``harness.sessions.synthetic`` recognise the data
 and can tell which run made it. Instructions never touch anything but canary-owned paths on the session's own
 branch. Tracking, statistics and the cost estimate are in memory; nothing here calls the network.
 """
@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cost import FARGATE_GB_HOUR_USD, FARGATE_VCPU_HOUR_USD, CostModel
-from harness.runner import new_run_id
-from harness.synthetic import CANARY_USER_MARK
+from harness.core.runner import new_run_id
+from harness.reporting.cost import FARGATE_GB_HOUR_USD, FARGATE_VCPU_HOUR_USD, CostModel
+from harness.sessions.synthetic import CANARY_USER_MARK
 
 __all__ = ["EDIT_TASK_SIZE", "HERMES_TASK_SIZE", "INSTRUCTION_KINDS", "FargateSize", "Statistics",
            "SyntheticData", "TrackedSession", "new_run_id", "percentile"]
@@ -65,7 +65,7 @@ _INSTRUCTIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class FargateSize:
-    """A Fargate task size; the hourly price follows the list prices in ``harness.cost``."""
+    """A Fargate task size; the hourly price follows the list prices in ``harness.reporting.cost``."""
 
     vcpu: float
     memory_gb: float

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 from harness.settings import env_of
 
 TOKEN_SECRET_FIELD = "hermes_api_token_secret"

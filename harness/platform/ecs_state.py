@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from harness.check import CheckContext
-from harness.errors import CheckFailed, CheckSkipped, DeadlineExceeded, Verdict
-from harness.model import Reason
+from harness.core.check import CheckContext
+from harness.core.errors import CheckFailed, CheckSkipped, DeadlineExceeded, Verdict
+from harness.core.model import Reason
 
 DeployStatus = Literal["stable", "deploying", "stuck"]
 

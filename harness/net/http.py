@@ -2,7 +2,7 @@
 
 TLS verification is always on (an optional CA bundle may be given, never ``verify=False``). Every transport
 failure maps to its own reason code; connection resets/refusals and read timeouts are transient (the runner
-may retry the check once). Every step also has a wall-clock bound: a watchdog alarm (``harness.watchdog``)
+may retry the check once). Every step also has a wall-clock bound: a watchdog alarm (``harness.net.watchdog``)
 shuts its sockets down when ``min(timeout, deadline)`` passes, because socket timeouts restart with each byte
 of a dripping status line, header block, ``100 Continue`` stream or TLS handshake. A request that cannot be
 sent as given (a header value with a newline, a malformed URL) is the canary's fault: ERROR ``config_invalid``
@@ -28,11 +28,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from harness.deadline import Deadline
-from harness.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientFailure, Verdict
-from harness.model import Reason
-from harness.tls_evidence import EVIDENCE_TIMEOUT_S, client_context, in_handshake, tls_verdict
-from harness.watchdog import WATCHDOG, Alarm
+from harness.core.deadline import Deadline
+from harness.core.errors import CanaryError, CheckFailed, DeadlineExceeded, TransientFailure, Verdict
+from harness.core.model import Reason
+from harness.net.tls_evidence import EVIDENCE_TIMEOUT_S, client_context, in_handshake, tls_verdict
+from harness.net.watchdog import WATCHDOG, Alarm
 
 USER_AGENT = "webordinary-canary/1"
 _CHUNK = 16_384

@@ -2,7 +2,7 @@
 
 Retiring a session means what cleanup does: deactivate it through Hermes first (so the platform releases the
 container and scales in as it would for a user), give the platform a moment to drain it, then delete
-whatever record is left — every write through ``harness.synthetic.SyntheticStore``, so only items with the
+whatever record is left — every write through ``harness.sessions.synthetic.SyntheticStore``, so only items with the
 test prefix are ever touched. The read is a paginated Scan filtered on the prefix (the seed read one page).
 ``leaked`` (synthetic sessions older than the limit) is the ``LeakedSessions`` metric.
 """
@@ -16,14 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.aws import AwsClients
 from harness.config import CanaryConfig
-from harness.deadline import Deadline, poll_until
-from harness.errors import CanaryError, Verdict
-from harness.hermes import HermesRoutes, ImplausibleSessionId, plausible_session_id
-from harness.http import HttpClient
-from harness.model import Reason
-from harness.synthetic import (
+from harness.core.deadline import Deadline, poll_until
+from harness.core.errors import CanaryError, Verdict
+from harness.core.model import Reason
+from harness.net.aws import AwsClients
+from harness.net.hermes import HermesRoutes, ImplausibleSessionId, plausible_session_id
+from harness.net.http import HttpClient
+from harness.sessions.synthetic import (
     EXPIRES_ATTRIBUTE,
     RUN_ID_ATTRIBUTE,
     SESSION_ATTRIBUTE,
@@ -58,7 +58,7 @@ def deactivate_via_hermes(http: HttpClient, hermes_base: str, session_id: str, d
                           timeout_s: float) -> tuple[bool, bool, str | None]:
     """POST …/{id}/deactivate -> (deactivated, already_gone, error message or None); never raises a verdict.
 
-    The id is one encoded path segment (``harness.hermes``); an implausible id is refused and nothing is sent.
+    The id is one encoded path segment (``harness.net.hermes``); an implausible id is refused and nothing is sent.
     """
     try:
         url = HermesRoutes(hermes_base).deactivate(session_id)

@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.errors import CheckFailed
-from harness.model import Reason
+from harness.core.errors import CheckFailed
+from harness.core.model import Reason
 
 EVIDENCE_TIMEOUT_S = 3.0
 # OpenSSL's X509_V_ERR_* codes (``SSLCertVerificationError.verify_code``).

@@ -18,11 +18,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness.aws import classify_aws_error
 from harness.config import CanaryConfig
 from harness.contract import selftest_alarm_name
-from harness.deadline import Deadline, poll_until
-from harness.errors import Verdict
+from harness.core.deadline import Deadline, poll_until
+from harness.core.errors import Verdict
+from harness.net.aws import classify_aws_error
 
 _SUCCEEDED = "Successfully executed action"
 _FAILED = "Failed to execute action"

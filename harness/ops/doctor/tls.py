@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.doctor.findings import Collector
-from harness.tls_evidence import peer_certificate
+from harness.net.tls_evidence import peer_certificate
+from harness.ops.doctor.findings import Collector
 
 EXPIRY_MARGIN_DAYS = 14
 
