@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,9 +31,10 @@ from harness.net.aws import AwsClients
 from harness.net.http import HttpClient, HttpResponse
 from harness.sessions.run_lock import DynamoRunLock
 from harness.sessions.sweeper import sweep
-from harness.sessions.synthetic import is_lock, is_synthetic, plain, typed
+from harness.sessions.synthetic import is_lock, plain, typed
 from sandbox.faults import STEP_FAULTS
 from sandbox.journey_support import JourneySupport
+from tests.integration.sandbox_items import synthetic_items, wait_for
 
 LIFECYCLE_STEPS = ("edit.running_count", "activate", "record", "status", "container_ready", "preview",
                    "websocket", "deactivate", "drained")
@@ -75,13 +75,6 @@ def result(report: RunReport, check_id: str) -> CheckResult:
     return next(c for c in report.checks if c.id == check_id)
 
 
-def synthetic_items(sandbox: Any) -> list[dict[str, Any]]:
-    """Every synthetic item in the sessions table, read straight from moto (all pages)."""
-    ddb = sandbox.aws.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    for page in ddb.get_paginator("scan").paginate(TableName=sandbox.resources.sessions_table):
-        items.extend(i for i in page["Items"] if is_synthetic(i, "TEST_"))
-    return items
 
 
 def all_items(sandbox: Any) -> list[dict[str, Any]]:
@@ -89,14 +82,6 @@ def all_items(sandbox: Any) -> list[dict[str, Any]]:
     return [plain(i) for i in ddb.scan(TableName=sandbox.resources.sessions_table)["Items"]]
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    """For the test's own waiting on the sandbox (the platform drains asynchronously)."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def steps(res: CheckResult) -> list[tuple[str, str, str | None]]:

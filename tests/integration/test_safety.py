@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ from harness.net.http import HttpClient
 from harness.ops.selftest import run_selftest
 from harness.sessions.run_lock import DynamoRunLock
 from harness.sessions.sweeper import sweep
-from harness.sessions.synthetic import is_lock, is_synthetic, plain
+from harness.sessions.synthetic import is_lock, plain
 from sandbox.journey_support import JourneySupport
 from tests.integration.aws_writes import ALLOWED_WRITES, capacity_writes, forbidden_writes, json_body, writes
+from tests.integration.sandbox_items import synthetic_items, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"container_ready_timeout_s": 10, "http_timeout_s": 3, "session_expiry_timeout_s": 5,
@@ -64,21 +65,8 @@ def configure(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -
     return load_config({"tiers": ALL_TIERS, **FAST, **overrides}, environ=env)
 
 
-def synthetic_items(sandbox: Any) -> list[dict[str, Any]]:
-    ddb = sandbox.control.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    for page in ddb.get_paginator("scan").paginate(TableName=sandbox.resources.sessions_table):
-        items.extend(i for i in page["Items"] if is_synthetic(i, "TEST_"))
-    return items
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 # -- capacity -------------------------------------------------------------------------------------------------

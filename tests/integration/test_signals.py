@@ -14,14 +14,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.sessions.synthetic import is_synthetic
 from sandbox.journey_support import JourneySupport
+from tests.integration.sandbox_items import synthetic_items, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60  # the journey would wait this long for a container that never gets ready
@@ -39,21 +39,8 @@ def support(sandbox: Any) -> Iterator[JourneySupport]:
     installed.reset()
 
 
-def synthetic_items(sandbox: Any) -> list[dict[str, Any]]:
-    ddb = sandbox.control.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    for page in ddb.get_paginator("scan").paginate(TableName=sandbox.resources.sessions_table):
-        items.extend(i for i in page["Items"] if is_synthetic(i, "TEST_"))
-    return items
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
