@@ -90,3 +90,31 @@ def sandbox(sandbox_session: object) -> Iterator[object]:
     sandbox_session.reset()  # type: ignore[attr-defined]
     yield sandbox_session
     sandbox_session.reset()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def support(sandbox: object) -> Iterator[object]:
+    """The sandbox's journey support (task restarts, scale-in), installed once, reset around the test."""
+    from sandbox.journey_support import JourneySupport
+
+    installed = getattr(sandbox, "journeys", None)
+    if installed is None:
+        installed = JourneySupport(sandbox).install()  # type: ignore[arg-type]
+        sandbox.journeys = installed  # type: ignore[attr-defined]
+    installed.reset()
+    yield installed
+    installed.reset()
+
+
+@pytest.fixture(scope="module")
+def queue(sandbox_session: object) -> Iterator[object]:
+    """The queue platform attached to the worker's sandbox for one module, detached (and the sandbox reset) after."""
+    from sandbox.queue_side import QueueSide
+
+    side = QueueSide(sandbox_session.aws, sandbox_session.faults, refresh_interval_s=0)  # type: ignore[attr-defined]
+    side.start()
+    try:
+        yield side
+    finally:
+        side.stop()
+        sandbox_session.reset()  # type: ignore[attr-defined]

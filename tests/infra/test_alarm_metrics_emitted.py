@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,15 +69,6 @@ def _clean_powertools(fresh_powertools: None) -> None:
     """Every test starts with clean Powertools state."""
 
 
-@pytest.fixture(scope="module")
-def queue(sandbox_session: Any) -> Iterator[QueueSide]:
-    side = QueueSide(sandbox_session.aws, sandbox_session.faults, refresh_interval_s=0)
-    side.start()
-    try:
-        yield side
-    finally:
-        side.stop()
-        sandbox_session.reset()
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,6 @@ def _clean_powertools(fresh_powertools: None) -> None:
     """Every test starts with clean Powertools state."""
 
 
-@pytest.fixture(scope="module")
-def queue(sandbox_session: Any) -> Iterator[QueueSide]:
-    side = QueueSide(sandbox_session.aws, sandbox_session.faults, refresh_interval_s=0)
-    side.start()
-    try:
-        yield side
-    finally:
-        side.stop()
-        sandbox_session.reset()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +44,6 @@ FAST = {"container_ready_timeout_s": 10, "http_timeout_s": 3, "session_expiry_ti
 ALL_TIERS = "probe,journey,destructive"
 
 
-@pytest.fixture
-def support(sandbox: Any) -> Iterator[JourneySupport]:
-    """Journey support (task restarts, scale-in) on the shared sandbox, installed once, reset around the test."""
-    installed = getattr(sandbox, "journeys", None)
-    if installed is None:
-        installed = JourneySupport(sandbox).install()
-        sandbox.journeys = installed
-    installed.reset()
-    yield installed
-    installed.reset()
 
 
 def configure(sandbox: Any, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> CanaryConfig:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,6 @@ READY_TIMEOUT_S = 60  # the journey would wait this long for a container that ne
 CLEANUP_RESERVE_S = 15
 
 
-@pytest.fixture
-def support(sandbox: Any) -> Iterator[JourneySupport]:
-    installed = getattr(sandbox, "journeys", None)
-    if installed is None:
-        installed = JourneySupport(sandbox).install()
-        sandbox.journeys = installed
-    installed.reset()
-    yield installed
-    installed.reset()
 
 
 
